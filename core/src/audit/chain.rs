@@ -1,0 +1,145 @@
+//! The hash chain and sealing of records into lines (spec `AUD-1`, `AUD-11`,
+//! `AUD-14`, `AUD-15`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::AuditError;
+use super::canonical::write_integer_json;
+use super::record::{RecordMeta, SCHEMA, unsigned_record};
+use super::sign::AuditSigner;
+use crate::engine::Decision;
+
+/// `prev_hash` of the first record of a log: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Lowercase hex SHA-256 of a line's exact bytes (without its `\n`).
+pub fn line_hash(line: &[u8]) -> String {
+    super::hex(&Sha256::digest(line))
+}
+
+/// Where the next record goes: its `seq` and the hash of the line before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditChain {
+    next_seq: u64,
+    prev_hash: String,
+}
+
+impl AuditChain {
+    /// The start of a new log: `seq` 0 and an all-zero `prev_hash`.
+    pub fn genesis() -> Self {
+        AuditChain {
+            next_seq: 0,
+            prev_hash: GENESIS_HASH.to_owned(),
+        }
+    }
+
+    /// Continue after `last_line`, the last complete line of an existing log
+    /// (one trailing `\n` is ignored): `seq` + 1 and its hash.
+    pub fn resume(last_line: &[u8]) -> Result<Self, AuditError> {
+        let line = last_line.strip_suffix(b"\n").unwrap_or(last_line);
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|e| AuditError::BadLastLine(format!("not JSON: {e}")))?;
+        if value.get("schema").and_then(Value::as_str) != Some(SCHEMA) {
+            return Err(AuditError::BadLastLine(format!(
+                "`schema` is not `{SCHEMA}`"
+            )));
+        }
+        let seq = value
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| AuditError::BadLastLine("`seq` is not a non-negative integer".into()))?;
+        let next_seq = seq.checked_add(1).ok_or_else(|| {
+            AuditError::BadLastLine(format!("`seq` `{seq}` cannot be incremented"))
+        })?;
+        Ok(AuditChain {
+            next_seq,
+            prev_hash: line_hash(line),
+        })
+    }
+
+    /// The `seq` the next sealed record gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The `prev_hash` the next sealed record gets.
+    pub fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+
+    /// Build, sign and chain the record of `decision`. Returns one line
+    /// (canonical JSON, no trailing `\n`) and advances the chain past it.
+    pub fn seal(
+        &mut self,
+        decision: &Decision,
+        meta: &RecordMeta<'_>,
+        signer: &dyn AuditSigner,
+    ) -> String {
+        let mut record = unsigned_record(decision, meta, self.next_seq, &self.prev_hash);
+        let mut unsigned = String::with_capacity(1024);
+        write_integer_json(&mut unsigned, &record);
+        let signature = STANDARD.encode(signer.sign(unsigned.as_bytes()));
+        if let Value::Object(map) = &mut record {
+            map.insert(
+                "signature".into(),
+                json!({ "alg": "ES256", "key_id": signer.key_id(), "value": signature }),
+            );
+        }
+        let mut line = String::with_capacity(unsigned.len() + 200);
+        write_integer_json(&mut line, &record);
+        self.prev_hash = line_hash(line.as_bytes());
+        self.next_seq = self.next_seq.saturating_add(1);
+        line
+    }
+}
+
+/// How to continue appending to an existing log (spec `AUD-15`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The chain to seal the next record with.
+    pub chain: AuditChain,
+    /// Keep this many bytes of the log; anything after is a torn last line to
+    /// cut off before appending.
+    pub keep_len: usize,
+    /// The kept log ends in a complete record without `\n`: write one first.
+    pub append_newline: bool,
+    /// A torn last line was found (and is excluded by `keep_len`).
+    pub torn_tail: bool,
+}
+
+/// Inspect the end of an existing log to continue its chain. Does not verify
+/// signatures (use [`super::verify_log`] for that).
+pub fn recover(log: &[u8]) -> Result<Recovery, AuditError> {
+    let (complete, tail) = match log.iter().rposition(|&b| b == b'\n') {
+        Some(nl) => (
+            log.get(..=nl).unwrap_or(log),
+            log.get(nl + 1..).unwrap_or(&[]),
+        ),
+        None => (&[][..], log),
+    };
+    if let (false, Ok(chain)) = (tail.is_empty(), AuditChain::resume(tail)) {
+        return Ok(Recovery {
+            chain,
+            keep_len: log.len(),
+            append_newline: true,
+            torn_tail: false,
+        });
+    }
+    let torn_tail = !tail.is_empty();
+    let body = complete.strip_suffix(b"\n").unwrap_or(complete);
+    let chain = if body.is_empty() {
+        AuditChain::genesis()
+    } else {
+        let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
+        AuditChain::resume(last)?
+    };
+    Ok(Recovery {
+        chain,
+        keep_len: complete.len(),
+        append_newline: false,
+        torn_tail,
+    })
+}

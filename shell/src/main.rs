@@ -1,0 +1,41 @@
+//! The `firma` binary: parses the command line and dispatches to `cmd::*`.
+//! Everything here does I/O around `firma-core`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// firma: a runtime enforcement boundary between AI agents and the outside world.
+#[derive(Debug, Parser)]
+#[command(name = "firma", version, max_term_width = 100, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate Cedar policies and run allow/deny fixtures against them.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
+    /// Work with the signed audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match cli.command {
+        Command::Policy(c) => cmd::policy::run(c),
+        Command::Audit(c) => cmd::audit::run(c),
+    }
+}
