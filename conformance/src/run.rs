@@ -169,11 +169,10 @@ pub fn run_fixture(path: &Path) -> Vec<CaseResult> {
                 check(&case.expect, &decision, &line, &mut failures);
                 check_canonical(&line, &mut failures);
                 let status = decision.response_status().unwrap_or(0);
-                if let Some(want) = case.expect.status {
-                    if want != status {
+                if let Some(want) = case.expect.status
+                    && want != status {
                         failures.push(format!("status: expected {want}, got {status}"));
                     }
-                }
                 if let Some(want) = &case.expect.body {
                     let got = decision.response_body(&event_id).unwrap_or_default();
                     if *want != got {
@@ -305,11 +304,10 @@ fn decide(engine: &Engine, case: &RequestCase, t0: UnixTime) -> Result<Decision,
     let now = request_time(case, t0)?;
     let mut headers: Vec<(String, String)> = case.headers.clone();
     let has_host = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"));
-    if !has_host && case.add_host.unwrap_or(true) {
-        if let Some(h) = default_host(&case.method, &case.target, case.tunnel.as_deref()) {
+    if !has_host && case.add_host.unwrap_or(true)
+        && let Some(h) = default_host(&case.method, &case.target, case.tunnel.as_deref()) {
             headers.insert(0, ("Host".into(), h));
         }
-    }
     let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
     let req = RawRequest { method: &case.method, target: &case.target, headers: &raw, tunnel: case.tunnel.as_deref() };
     let d = engine.decide(&req, now);
@@ -353,16 +351,14 @@ fn check(exp: &Expect, d: &Decision, line: &str, failures: &mut Vec<String>) {
     if let Some(w) = &exp.rule {
         cmp("rule", w, &d.rule.as_ref().map(ToString::to_string).unwrap_or_default());
     }
-    if let Some(w) = &exp.matched_policies {
-        if *w != d.matched_policies {
+    if let Some(w) = &exp.matched_policies
+        && *w != d.matched_policies {
             failures.push(format!("matched_policies: expected {w:?}, got {:?}", d.matched_policies));
         }
-    }
-    if let Some(w) = &exp.detail_contains {
-        if !d.detail.contains(w.as_str()) {
+    if let Some(w) = &exp.detail_contains
+        && !d.detail.contains(w.as_str()) {
             failures.push(format!("detail does not contain `{w}`: `{}`", d.detail));
         }
-    }
     if exp.audit.is_empty() && exp.audit_null.is_empty() {
         return;
     }
@@ -484,11 +480,10 @@ fn check_tamper(report: &firma_core::audit::VerifyReport, t: &Tamper) -> Vec<Str
             if e.kind.as_str() != t.expect.kind {
                 failures.push(format!("kind: expected `{}`, got `{}` ({})", t.expect.kind, e.kind.as_str(), e.detail));
             }
-            if let Some(l) = t.expect.line {
-                if e.line != l {
+            if let Some(l) = t.expect.line
+                && e.line != l {
                     failures.push(format!("line: expected {l}, got {} ({})", e.line, e.detail));
                 }
-            }
         }
     }
     failures

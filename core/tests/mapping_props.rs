@@ -29,8 +29,22 @@ fn compile(files: &[(String, String)]) -> RuleSet {
 /// A generated rule: (method, host, path or None).
 type GenRule = (Option<&'static str>, &'static str, Option<String>);
 
-const HOSTS: &[&str] = &["a.com", "api.a.com", "*.a.com", "b.a.com", "x.b.a.com", "*.b.a.com"];
-const REQ_HOSTS: &[&str] = &["a.com", "api.a.com", "b.a.com", "x.b.a.com", "q.a.com", "y.x.b.a.com"];
+const HOSTS: &[&str] = &[
+    "a.com",
+    "api.a.com",
+    "*.a.com",
+    "b.a.com",
+    "x.b.a.com",
+    "*.b.a.com",
+];
+const REQ_HOSTS: &[&str] = &[
+    "a.com",
+    "api.a.com",
+    "b.a.com",
+    "x.b.a.com",
+    "q.a.com",
+    "y.x.b.a.com",
+];
 const SEGS: &[&str] = &["x", "y", "*"];
 const REQ_SEGS: &[&str] = &["x", "y", "z"];
 
@@ -38,7 +52,10 @@ fn rule_strategy() -> impl Strategy<Value = GenRule> {
     (
         prop::sample::select(vec![None, Some("GET"), Some("POST"), Some("CONNECT")]),
         prop::sample::select(HOSTS.to_vec()),
-        prop::option::of(prop::collection::vec(prop::sample::select(SEGS.to_vec()), 0..4)),
+        prop::option::of(prop::collection::vec(
+            prop::sample::select(SEGS.to_vec()),
+            0..4,
+        )),
     )
         .prop_map(|(method, host, segs)| {
             let path = if method == Some("CONNECT") {
@@ -118,7 +135,10 @@ fn files_of(rules: &[(usize, GenRule)], parts: usize) -> Vec<(String, String)> {
 
 /// The generated rule id a classification picked, via the rule's file/index.
 fn picked(set: &RuleSet, files: &[(usize, GenRule)], parts: usize, i: &Intent) -> Option<usize> {
-    let chunk = files.len().div_ceil(parts.clamp(1, files.len().max(1))).max(1);
+    let chunk = files
+        .len()
+        .div_ceil(parts.clamp(1, files.len().max(1)))
+        .max(1);
     set.classify(i).map(|m| {
         let file_no: usize = m.rule.file[1..m.rule.file.len() - 5].parse().unwrap();
         files[file_no * chunk + m.rule.index - 1].0
@@ -224,24 +244,55 @@ proptest! {
 // ---------------------------------------------------------------- vendor packs
 
 const PACKS: &[(&str, &str)] = &[
-    ("anthropic.toml", include_str!("../../fixtures/packs/mappings/anthropic.toml")),
-    ("cargo.toml", include_str!("../../fixtures/packs/mappings/cargo.toml")),
-    ("github.toml", include_str!("../../fixtures/packs/mappings/github.toml")),
-    ("gmail.toml", include_str!("../../fixtures/packs/mappings/gmail.toml")),
-    ("npm.toml", include_str!("../../fixtures/packs/mappings/npm.toml")),
-    ("openai.toml", include_str!("../../fixtures/packs/mappings/openai.toml")),
-    ("pypi.toml", include_str!("../../fixtures/packs/mappings/pypi.toml")),
-    ("stripe.toml", include_str!("../../fixtures/packs/mappings/stripe.toml")),
+    (
+        "anthropic.toml",
+        include_str!("../../fixtures/packs/mappings/anthropic.toml"),
+    ),
+    (
+        "cargo.toml",
+        include_str!("../../fixtures/packs/mappings/cargo.toml"),
+    ),
+    (
+        "github.toml",
+        include_str!("../../fixtures/packs/mappings/github.toml"),
+    ),
+    (
+        "gmail.toml",
+        include_str!("../../fixtures/packs/mappings/gmail.toml"),
+    ),
+    (
+        "npm.toml",
+        include_str!("../../fixtures/packs/mappings/npm.toml"),
+    ),
+    (
+        "openai.toml",
+        include_str!("../../fixtures/packs/mappings/openai.toml"),
+    ),
+    (
+        "pypi.toml",
+        include_str!("../../fixtures/packs/mappings/pypi.toml"),
+    ),
+    (
+        "stripe.toml",
+        include_str!("../../fixtures/packs/mappings/stripe.toml"),
+    ),
 ];
 
 fn all_packs() -> RuleSet {
-    let files: Vec<(String, String)> = PACKS.iter().map(|(n, t)| ((*n).into(), (*t).into())).collect();
+    let files: Vec<(String, String)> = PACKS
+        .iter()
+        .map(|(n, t)| ((*n).into(), (*t).into()))
+        .collect();
     compile(&files)
 }
 
 fn class(set: &RuleSet, method: &str, target: &str) -> Option<&'static str> {
     let i = intent(method, target);
-    assert_eq!(set.classify(&i), set.classify_linear(&i), "{method} {target}");
+    assert_eq!(
+        set.classify(&i),
+        set.classify_linear(&i),
+        "{method} {target}"
+    );
     set.classify(&i).map(|m| m.action_class.as_str())
 }
 
@@ -264,61 +315,228 @@ fn packs_compile_alone_and_merged() {
 fn pack_golden_classifications() {
     let s = all_packs();
     let cases: &[(&str, &str, Option<&str>)] = &[
-        ("GET", "http://api.stripe.com/v1/balance", Some("payment.read")),
-        ("POST", "http://api.stripe.com/v1/payment_intents", Some("payment.transfer")),
-        ("POST", "http://api.stripe.com/v1/payment_intents/pi_123/cancel", Some("payment.cancel")),
-        ("POST", "http://api.stripe.com/v1/refunds", Some("payment.refund")),
-        ("POST", "http://api.stripe.com/v1/payouts", Some("payment.payout")),
-        ("GET", "http://api.stripe.com/v1/customers/search", Some("customer.read")),
-        ("POST", "http://api.stripe.com/v1/webhook_endpoints", Some("account.permission.change")),
+        (
+            "GET",
+            "http://api.stripe.com/v1/balance",
+            Some("payment.read"),
+        ),
+        (
+            "POST",
+            "http://api.stripe.com/v1/payment_intents",
+            Some("payment.transfer"),
+        ),
+        (
+            "POST",
+            "http://api.stripe.com/v1/payment_intents/pi_123/cancel",
+            Some("payment.cancel"),
+        ),
+        (
+            "POST",
+            "http://api.stripe.com/v1/refunds",
+            Some("payment.refund"),
+        ),
+        (
+            "POST",
+            "http://api.stripe.com/v1/payouts",
+            Some("payment.payout"),
+        ),
+        (
+            "GET",
+            "http://api.stripe.com/v1/customers/search",
+            Some("customer.read"),
+        ),
+        (
+            "POST",
+            "http://api.stripe.com/v1/webhook_endpoints",
+            Some("account.permission.change"),
+        ),
         ("POST", "http://api.stripe.com/v1/charges/ch_1/refund", None),
         ("CONNECT", "api.stripe.com:443", Some("payment.read")),
-        ("GET", "http://gmail.googleapis.com/gmail/v1/users/me/profile", Some("communication.external.read")),
-        ("POST", "http://gmail.googleapis.com/gmail/v1/users/me/messages/send", Some("communication.external.send")),
-        ("POST", "http://gmail.googleapis.com/gmail/v1/users/me/drafts", Some("communication.external.draft")),
-        ("POST", "http://gmail.googleapis.com/gmail/v1/users/me/messages/abc123/modify", Some("communication.external.manage")),
-        ("DELETE", "http://gmail.googleapis.com/gmail/v1/users/me/messages/abc123", Some("communication.external.delete")),
-        ("POST", "http://gmail.googleapis.com/gmail/v1/users/me/settings/filters", Some("communication.external.filter")),
-        ("POST", "http://gmail.googleapis.com/gmail/v1/users/me/settings/delegates", Some("account.permission.change")),
-        ("GET", "http://api.github.com/repos/x/y/pulls", Some("code.review.read")),
-        ("POST", "http://api.github.com/repos/x/y/pulls", Some("code.write")),
-        ("PUT", "http://api.github.com/repos/x/y/pulls/1/merge", Some("code.merge")),
-        ("DELETE", "http://api.github.com/repos/x/y/contents/foo.txt", Some("code.destructive")),
-        ("DELETE", "http://api.github.com/repos/x/y/contents/dir/foo.txt", Some("code.destructive")),
-        ("GET", "http://api.github.com/repos/x/y/branches/main/protection", Some("repo.admin")),
-        ("GET", "http://api.github.com/repos/x/y/branches/main/protection/restrictions", Some("repo.admin")),
+        (
+            "GET",
+            "http://gmail.googleapis.com/gmail/v1/users/me/profile",
+            Some("communication.external.read"),
+        ),
+        (
+            "POST",
+            "http://gmail.googleapis.com/gmail/v1/users/me/messages/send",
+            Some("communication.external.send"),
+        ),
+        (
+            "POST",
+            "http://gmail.googleapis.com/gmail/v1/users/me/drafts",
+            Some("communication.external.draft"),
+        ),
+        (
+            "POST",
+            "http://gmail.googleapis.com/gmail/v1/users/me/messages/abc123/modify",
+            Some("communication.external.manage"),
+        ),
+        (
+            "DELETE",
+            "http://gmail.googleapis.com/gmail/v1/users/me/messages/abc123",
+            Some("communication.external.delete"),
+        ),
+        (
+            "POST",
+            "http://gmail.googleapis.com/gmail/v1/users/me/settings/filters",
+            Some("communication.external.filter"),
+        ),
+        (
+            "POST",
+            "http://gmail.googleapis.com/gmail/v1/users/me/settings/delegates",
+            Some("account.permission.change"),
+        ),
+        (
+            "GET",
+            "http://api.github.com/repos/x/y/pulls",
+            Some("code.review.read"),
+        ),
+        (
+            "POST",
+            "http://api.github.com/repos/x/y/pulls",
+            Some("code.write"),
+        ),
+        (
+            "PUT",
+            "http://api.github.com/repos/x/y/pulls/1/merge",
+            Some("code.merge"),
+        ),
+        (
+            "DELETE",
+            "http://api.github.com/repos/x/y/contents/foo.txt",
+            Some("code.destructive"),
+        ),
+        (
+            "DELETE",
+            "http://api.github.com/repos/x/y/contents/dir/foo.txt",
+            Some("code.destructive"),
+        ),
+        (
+            "GET",
+            "http://api.github.com/repos/x/y/branches/main/protection",
+            Some("repo.admin"),
+        ),
+        (
+            "GET",
+            "http://api.github.com/repos/x/y/branches/main/protection/restrictions",
+            Some("repo.admin"),
+        ),
         ("GET", "http://API.GITHUB.COM./repos/x/y", Some("code.read")),
-        ("GET", "https://api.github.com:443/repos/x/y", Some("code.read")),
-        ("GET", "http://api.github.com/repos/x/y/code-scanning/alerts/3", Some("security.alert.read")),
-        ("PUT", "http://api.github.com/notifications", Some("notification.manage")),
-        ("GET", "http://api.github.com/notifications/threads/1", Some("notification.manage")),
-        ("GET", "http://github.com/o/r.git/info/refs", Some("code.read")),
-        ("POST", "http://github.com/o/r/git-upload-pack", Some("code.read")),
-        ("POST", "http://github.com/o/r.git/git-receive-pack", Some("code.write")),
+        (
+            "GET",
+            "https://api.github.com:443/repos/x/y",
+            Some("code.read"),
+        ),
+        (
+            "GET",
+            "http://api.github.com/repos/x/y/code-scanning/alerts/3",
+            Some("security.alert.read"),
+        ),
+        (
+            "PUT",
+            "http://api.github.com/notifications",
+            Some("notification.manage"),
+        ),
+        (
+            "GET",
+            "http://api.github.com/notifications/threads/1",
+            Some("notification.manage"),
+        ),
+        (
+            "GET",
+            "http://github.com/o/r.git/info/refs",
+            Some("code.read"),
+        ),
+        (
+            "POST",
+            "http://github.com/o/r/git-upload-pack",
+            Some("code.read"),
+        ),
+        (
+            "POST",
+            "http://github.com/o/r.git/git-receive-pack",
+            Some("code.write"),
+        ),
         ("GET", "http://api.github.com/user", None),
-        ("POST", "http://api.openai.com/v1/chat/completions", Some("model.inference.chat")),
-        ("POST", "http://api.openai.com/v1/responses", Some("model.inference.chat")),
-        ("GET", "https://api.openai.com/v1/models", Some("model.inference.chat")),
-        ("POST", "http://api.openai.com/v1/files", Some("communication.external.send")),
-        ("GET", "http://api.openai.com/v1/responses/resp_1", Some("communication.external.send")),
-        ("CONNECT", "api.openai.com:443", Some("communication.external.send")),
-        ("CONNECT", "ab.chatgpt.com:443", Some("communication.external.send")),
-        ("POST", "http://api.anthropic.com/v1/messages", Some("model.inference.chat")),
-        ("POST", "http://api.anthropic.com/v1/messages/count_tokens", Some("communication.external.send")),
-        ("GET", "http://statsig.anthropic.com/x", Some("communication.external.send")),
+        (
+            "POST",
+            "http://api.openai.com/v1/chat/completions",
+            Some("model.inference.chat"),
+        ),
+        (
+            "POST",
+            "http://api.openai.com/v1/responses",
+            Some("model.inference.chat"),
+        ),
+        (
+            "GET",
+            "https://api.openai.com/v1/models",
+            Some("model.inference.chat"),
+        ),
+        (
+            "POST",
+            "http://api.openai.com/v1/files",
+            Some("communication.external.send"),
+        ),
+        (
+            "GET",
+            "http://api.openai.com/v1/responses/resp_1",
+            Some("communication.external.send"),
+        ),
+        (
+            "CONNECT",
+            "api.openai.com:443",
+            Some("communication.external.send"),
+        ),
+        (
+            "CONNECT",
+            "ab.chatgpt.com:443",
+            Some("communication.external.send"),
+        ),
+        (
+            "POST",
+            "http://api.anthropic.com/v1/messages",
+            Some("model.inference.chat"),
+        ),
+        (
+            "POST",
+            "http://api.anthropic.com/v1/messages/count_tokens",
+            Some("communication.external.send"),
+        ),
+        (
+            "GET",
+            "http://statsig.anthropic.com/x",
+            Some("communication.external.send"),
+        ),
         ("GET", "http://anthropic.com/", None),
         ("GET", "http://a.b.anthropic.com/", None),
-        ("CONNECT", "api.anthropic.com:443", Some("communication.external.send")),
-        ("GET", "http://registry.npmjs.org/left-pad", Some("system.install")),
+        (
+            "CONNECT",
+            "api.anthropic.com:443",
+            Some("communication.external.send"),
+        ),
+        (
+            "GET",
+            "http://registry.npmjs.org/left-pad",
+            Some("system.install"),
+        ),
         ("CONNECT", "registry.npmjs.org:443", Some("system.install")),
         ("CONNECT", "static.crates.io:443", Some("system.install")),
-        ("GET", "http://files.pythonhosted.org/packages/x.whl", Some("system.install")),
+        (
+            "GET",
+            "http://files.pythonhosted.org/packages/x.whl",
+            Some("system.install"),
+        ),
         ("CONNECT", "pypi.org:8443", None),
     ];
     for (m, t, want) in cases {
         assert_eq!(class(&s, m, t), *want, "{m} {t}");
     }
-    assert_eq!(provider_for_host(&intent("GET", "http://API.Stripe.com/").host), Some("stripe"));
+    assert_eq!(
+        provider_for_host(&intent("GET", "http://API.Stripe.com/").host),
+        Some("stripe")
+    );
 }
 
 // MAP-14: every pack rule is reachable (no rule is fully shadowed).
@@ -335,11 +553,21 @@ fn every_pack_rule_is_reachable() {
             let target = if method == "CONNECT" {
                 format!("{}:443", host.trim_end_matches(":443"))
             } else {
-                let concrete = if path == "*" { "/zz-unlisted/deep".to_owned() } else { path.replace('*', "s1") };
+                let concrete = if path == "*" {
+                    "/zz-unlisted/deep".to_owned()
+                } else {
+                    path.replace('*', "s1")
+                };
                 format!("http://{host}{concrete}")
             };
-            let m = s.classify(&intent(method, &target)).unwrap_or_else(|| panic!("{name} rule {}: {target}", i + 1));
-            assert_eq!((m.rule.file.as_str(), m.rule.index), (*name, i + 1), "{method} {target}");
+            let m = s
+                .classify(&intent(method, &target))
+                .unwrap_or_else(|| panic!("{name} rule {}: {target}", i + 1));
+            assert_eq!(
+                (m.rule.file.as_str(), m.rule.index),
+                (*name, i + 1),
+                "{method} {target}"
+            );
         }
     }
 }
@@ -380,7 +608,10 @@ fn load_error_messages() {
         ]),
     ];
     for (name, files) in cases {
-        let sources: Vec<RuleSource<'_>> = files.iter().map(|(n, t)| RuleSource { name: n, text: t }).collect();
+        let sources: Vec<RuleSource<'_>> = files
+            .iter()
+            .map(|(n, t)| RuleSource { name: n, text: t })
+            .collect();
         let message = RuleSet::compile(&sources).unwrap_err().to_string();
         assert!(!message.contains('\n'), "{name}: {message}");
         assert!(!message.ends_with('.'), "{name}: {message}");

@@ -5,7 +5,12 @@ use std::net::Ipv4Addr;
 use firma_core::normalize::{Intent, RawRequest, normalize, normalize_host};
 use proptest::prelude::*;
 
-fn run(method: &str, target: &str, headers: &[(&str, &[u8])], tunnel: Option<&str>) -> Result<Intent, String> {
+fn run(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &[u8])],
+    tunnel: Option<&str>,
+) -> Result<Intent, String> {
     normalize(&RawRequest {
         method,
         target,
@@ -20,7 +25,12 @@ fn rebuild(i: &Intent) -> String {
     if i.connect {
         format!("{}:{}", i.host, i.port)
     } else {
-        format!("{}://{}{}", i.scheme.as_str(), i.authority, i.forward_target)
+        format!(
+            "{}://{}{}",
+            i.scheme.as_str(),
+            i.authority,
+            i.forward_target
+        )
     }
 }
 

@@ -270,13 +270,13 @@ impl Engine {
             d.principal = principal;
             return d;
         }
-        let mut context = PolicyContext::default();
-        context.timestamp_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-        context.raw_transport = intent.scheme.as_str().to_owned();
-        context.method = intent.method.clone();
-        if let Some(s) = &principal.session_id {
-            context.session_id = s.clone();
-        }
+        let context = PolicyContext {
+            timestamp_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
+            raw_transport: intent.scheme.as_str().to_owned(),
+            method: intent.method.clone(),
+            session_id: principal.session_id.clone().unwrap_or_default(),
+            ..PolicyContext::default()
+        };
         let request = PolicyRequest {
             principal: &agent,
             action,

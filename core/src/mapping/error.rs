@@ -26,7 +26,9 @@ pub enum MappingError {
         file: String,
     },
     /// A top-level key other than `rules`.
-    #[error("{file}:{line}:{col}: unknown top-level key `{key}`; a mapping file only holds `[[rules]]` entries")]
+    #[error(
+        "{file}:{line}:{col}: unknown top-level key `{key}`; a mapping file only holds `[[rules]]` entries"
+    )]
     UnknownTopLevelKey {
         /// Rule file name.
         file: String,
@@ -48,7 +50,9 @@ pub enum MappingError {
         col: usize,
     },
     /// A key a rule does not know.
-    #[error("{file}:{line}:{col}: rule {rule}: unknown key `{key}`; a rule has only `method`, `host`, `path` and `action_class`")]
+    #[error(
+        "{file}:{line}:{col}: rule {rule}: unknown key `{key}`; a rule has only `method`, `host`, `path` and `action_class`"
+    )]
     UnknownKey {
         /// Rule file name.
         file: String,
@@ -90,7 +94,9 @@ pub enum MappingError {
         key: String,
     },
     /// A method outside the supported list (or not upper-case).
-    #[error("{file}:{line}:{col}: rule {rule}: method `{value}` is not supported; use one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, CONNECT (upper-case)")]
+    #[error(
+        "{file}:{line}:{col}: rule {rule}: method `{value}` is not supported; use one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, CONNECT (upper-case)"
+    )]
     InvalidMethod {
         /// Rule file name.
         file: String,
@@ -152,7 +158,9 @@ pub enum MappingError {
         suggestion: Option<ActionClass>,
     },
     /// Two rules with the same (method, host pattern, path pattern).
-    #[error("duplicate rule `{rule}`: `{first_file}` rule {first_index} and `{second_file}` rule {second_index}")]
+    #[error(
+        "duplicate rule `{rule}`: `{first_file}` rule {first_index} and `{second_file}` rule {second_index}"
+    )]
     Duplicate {
         /// Canonical `METHOD host path` of the rule (`ANY` when no method).
         rule: String,

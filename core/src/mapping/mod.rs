@@ -103,7 +103,10 @@ impl RuleSet {
             self.exact
                 .get(&intent.authority)
                 .and_then(HostRules::find_connect)
-                .or_else(|| self.wildcard_rules(intent).and_then(HostRules::find_connect))
+                .or_else(|| {
+                    self.wildcard_rules(intent)
+                        .and_then(HostRules::find_connect)
+                })
         } else {
             let segments = path_segments(&intent.path);
             self.exact
@@ -160,7 +163,8 @@ impl Rule {
         let method_ok = if intent.connect {
             self.method == Some(pattern::CONNECT)
         } else {
-            self.method.is_none_or(|m| m == intent.method && m != pattern::CONNECT)
+            self.method
+                .is_none_or(|m| m == intent.method && m != pattern::CONNECT)
         };
         method_ok
             && self.host.matches(&intent.host, &intent.authority)

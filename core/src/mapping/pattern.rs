@@ -60,7 +60,8 @@ pub(crate) fn wildcard_key(host: &str, authority: &str) -> Option<String> {
 
 /// Host normalized as a rule key: default ports 80 and 443 dropped.
 fn rule_authority(input: &str) -> Result<(String, String), String> {
-    let (host, port) = normalize_host(input).map_err(|m| format!("is not a valid host: {}", m.detail))?;
+    let (host, port) =
+        normalize_host(input).map_err(|m| format!("is not a valid host: {}", m.detail))?;
     let key = match port {
         Some(p) if p != 80 && p != 443 => format!("{host}:{p}"),
         _ => host.clone(),
@@ -208,7 +209,8 @@ pub(crate) fn parse_path(value: &str) -> Result<PathPattern, String> {
                 show(seg)
             ));
         }
-        let literal = normalize_segment(seg, value).map_err(|m| format!("is invalid: {}", m.detail))?;
+        let literal =
+            normalize_segment(seg, value).map_err(|m| format!("is invalid: {}", m.detail))?;
         if literal == "." || literal == ".." {
             return Err(format!(
                 "has a dot segment `{}`; write the resolved path",

@@ -34,7 +34,9 @@ fn intent(method: &str, target: &str) -> Intent {
 fn pick(set: &RuleSet, method: &str, target: &str) -> String {
     let i = intent(method, target);
     let fast = set.classify(&i).map(|m| (m.action_class, m.rule.clone()));
-    let slow = set.classify_linear(&i).map(|m| (m.action_class, m.rule.clone()));
+    let slow = set
+        .classify_linear(&i)
+        .map(|m| (m.action_class, m.rule.clone()));
     assert_eq!(fast, slow, "{method} {target}");
     fast.map_or("-".to_owned(), |(c, r)| format!("{c}#{}", r.index))
 }
@@ -65,18 +67,45 @@ action_class = "payment.transfer"
 fn seed_003_acme_rules() {
     let set = one(ACME);
     assert_eq!((set.len(), set.file_count(), set.is_empty()), (3, 1, false));
-    assert_eq!(pick(&set, "GET", "http://api.acme-saas.com/api/v1/users/42"), "credential.read#1");
     assert_eq!(
-        pick(&set, "POST", "http://api.acme-saas.com/api/v1/users/42/notify"),
+        pick(&set, "GET", "http://api.acme-saas.com/api/v1/users/42"),
+        "credential.read#1"
+    );
+    assert_eq!(
+        pick(
+            &set,
+            "POST",
+            "http://api.acme-saas.com/api/v1/users/42/notify"
+        ),
         "communication.external.send#2"
     );
-    assert_eq!(pick(&set, "POST", "http://api.acme-saas.com/api/v1/transfers"), "payment.transfer#3");
-    assert_eq!(pick(&set, "GET", "http://api.acme-saas.com/api/v1/transfers"), "-");
-    assert_eq!(pick(&set, "GET", "http://api.acme-saas.com/api/v1/users"), "-");
+    assert_eq!(
+        pick(&set, "POST", "http://api.acme-saas.com/api/v1/transfers"),
+        "payment.transfer#3"
+    );
+    assert_eq!(
+        pick(&set, "GET", "http://api.acme-saas.com/api/v1/transfers"),
+        "-"
+    );
+    assert_eq!(
+        pick(&set, "GET", "http://api.acme-saas.com/api/v1/users"),
+        "-"
+    );
     // query strings are not part of matching
-    assert_eq!(pick(&set, "GET", "http://api.acme-saas.com/api/v1/users/42?x=/y"), "credential.read#1");
-    let m = set.classify(&intent("GET", "http://api.acme-saas.com/api/v1/users/1")).unwrap();
-    assert_eq!(m.rule, &RuleRef { file: "rules.toml".into(), index: 1 });
+    assert_eq!(
+        pick(&set, "GET", "http://api.acme-saas.com/api/v1/users/42?x=/y"),
+        "credential.read#1"
+    );
+    let m = set
+        .classify(&intent("GET", "http://api.acme-saas.com/api/v1/users/1"))
+        .unwrap();
+    assert_eq!(
+        m.rule,
+        &RuleRef {
+            file: "rules.toml".into(),
+            index: 1
+        }
+    );
 }
 
 // MAP-1
@@ -107,10 +136,15 @@ fn rule_level_key_errors() {
         "rules.toml:3:1: rule 1: unknown key `methods`; a rule has only `method`, `host`, `path` and `action_class`"
     );
     assert_eq!(
-        err("[[rules]]\nhost = \"a.com\"\naction_class = \"code.read\"\n\n[[rules]]\naction_class = \"code.read\"\n"),
+        err(
+            "[[rules]]\nhost = \"a.com\"\naction_class = \"code.read\"\n\n[[rules]]\naction_class = \"code.read\"\n"
+        ),
         "rules.toml:5:1: rule 2: missing required key `host`"
     );
-    assert!(err("[[rules]]\nhost = \"a.com\"\n").contains("rule 1: missing required key `action_class`"));
+    assert!(
+        err("[[rules]]\nhost = \"a.com\"\n")
+            .contains("rule 1: missing required key `action_class`")
+    );
     assert_eq!(
         err("[[rules]]\nhost = \"a.com\"\npath = 3\naction_class = \"code.read\"\n"),
         "rules.toml:3:8: rule 1: `path` must be a string"
@@ -124,29 +158,46 @@ fn unknown_action_class_suggests() {
         err("[[rules]]\nhost = \"a.com\"\naction_class = \"communications.external.send\"\n"),
         "rules.toml:3:16: rule 1: unknown action class `communications.external.send`; did you mean `communication.external.send`?"
     );
-    assert!(err("[[rules]]\nhost = \"a.com\"\naction_class = \"zzz\"\n").ends_with("see the action-class registry for valid identifiers"));
+    assert!(
+        err("[[rules]]\nhost = \"a.com\"\naction_class = \"zzz\"\n")
+            .ends_with("see the action-class registry for valid identifiers")
+    );
 }
 
 // MAP-4
 #[test]
 fn exact_hosts_are_normalized() {
-    let set = one("[[rules]]\nhost = \"API.Acme.COM.:443\"\naction_class = \"code.read\"\n\n[[rules]]\nhost = \"acme.com:8443\"\naction_class = \"code.write\"\n");
+    let set = one(
+        "[[rules]]\nhost = \"API.Acme.COM.:443\"\naction_class = \"code.read\"\n\n[[rules]]\nhost = \"acme.com:8443\"\naction_class = \"code.write\"\n",
+    );
     assert_eq!(pick(&set, "GET", "http://api.acme.com/x"), "code.read#1");
     assert_eq!(pick(&set, "GET", "https://api.acme.com/x"), "code.read#1");
     assert_eq!(pick(&set, "GET", "http://acme.com:8443/x"), "code.write#2");
     assert_eq!(pick(&set, "GET", "http://acme.com/x"), "-");
     assert_eq!(pick(&set, "GET", "http://api.acme.com:8080/x"), "-");
     let ip = one("[[rules]]\nhost = \"2852039166\"\naction_class = \"credential.read\"\n");
-    assert_eq!(pick(&ip, "GET", "http://[::ffff:169.254.169.254]/latest"), "credential.read#1");
-    assert!(err("[[rules]]\nhost = \"a b\"\naction_class = \"code.read\"\n").contains("rule 1: host `a b` is not a valid host"));
+    assert_eq!(
+        pick(&ip, "GET", "http://[::ffff:169.254.169.254]/latest"),
+        "credential.read#1"
+    );
+    assert!(
+        err("[[rules]]\nhost = \"a b\"\naction_class = \"code.read\"\n")
+            .contains("rule 1: host `a b` is not a valid host")
+    );
 }
 
 // MAP-5
 #[test]
 fn wildcard_host_matches_exactly_one_label() {
     let set = one("[[rules]]\nhost = \"*.acme-saas.com\"\naction_class = \"code.read\"\n");
-    assert_eq!(pick(&set, "GET", "http://api.acme-saas.com/"), "code.read#1");
-    assert_eq!(pick(&set, "GET", "http://auth.acme-saas.com/x"), "code.read#1");
+    assert_eq!(
+        pick(&set, "GET", "http://api.acme-saas.com/"),
+        "code.read#1"
+    );
+    assert_eq!(
+        pick(&set, "GET", "http://auth.acme-saas.com/x"),
+        "code.read#1"
+    );
     assert_eq!(pick(&set, "GET", "http://api.dev.acme-saas.com/"), "-");
     assert_eq!(pick(&set, "GET", "http://acme-saas.com/"), "-");
     assert_eq!(pick(&set, "GET", "http://evilacme-saas.com/"), "-");
@@ -161,7 +212,10 @@ fn wildcard_host_matches_exactly_one_label() {
 #[test]
 fn bad_wildcards_are_rejected() {
     let cases = [
-        ("*.com", "is too broad: the suffix after `*.` needs at least two labels, got `com`"),
+        (
+            "*.com",
+            "is too broad: the suffix after `*.` needs at least two labels, got `com`",
+        ),
         ("*", "uses `*` outside a leading `*.` label"),
         ("api.*.com", "uses `*` outside a leading `*.` label"),
         ("*api.com", "uses `*` outside a leading `*.` label"),
@@ -172,7 +226,9 @@ fn bad_wildcards_are_rejected() {
         ("*.[::1]", "wildcard over an ip address"),
     ];
     for (host, reason) in cases {
-        let e = err(&format!("[[rules]]\nhost = \"{host}\"\naction_class = \"code.read\"\n"));
+        let e = err(&format!(
+            "[[rules]]\nhost = \"{host}\"\naction_class = \"code.read\"\n"
+        ));
         assert!(e.contains(&format!("rule 1: host `{host}` ")), "{e}");
         assert!(e.contains(reason), "{e}");
     }
@@ -225,15 +281,28 @@ fn path_segments() {
     assert_eq!(pick(&set, "GET", "http://a.com/v1/lit/x/"), "code.merge#3");
     assert_eq!(pick(&set, "GET", "http://a.com/"), "issue.read#4");
     assert_eq!(pick(&set, "GET", "http://a.com/v1"), "issue.write#5");
-    assert_eq!(pick(&set, "GET", "http://a.com/other/deep/path"), "issue.write#5");
+    assert_eq!(
+        pick(&set, "GET", "http://a.com/other/deep/path"),
+        "issue.write#5"
+    );
     // trailing `/` in a pattern is ignored: `/v2/*/` is `/v2/*` (trailing)
     assert_eq!(pick(&set, "GET", "http://a.com/v2/u/v"), "repo.admin#6");
     // literal segments get the request's percent-normalization
-    assert_eq!(pick(&set, "GET", "http://a.com/v2/~user/%2F"), "repo.lifecycle#7");
-    assert_eq!(pick(&set, "GET", "http://a.com/v2/%7Euser/%2f"), "repo.lifecycle#7");
+    assert_eq!(
+        pick(&set, "GET", "http://a.com/v2/~user/%2F"),
+        "repo.lifecycle#7"
+    );
+    assert_eq!(
+        pick(&set, "GET", "http://a.com/v2/%7Euser/%2f"),
+        "repo.lifecycle#7"
+    );
     // `/` inside a segment does not split it
-    let one_seg = one("[[rules]]\nhost = \"a.com\"\npath = \"/f/*/g\"\naction_class = \"code.read\"\n");
-    assert_eq!(pick(&one_seg, "GET", "http://a.com/f/x%2Fy/g"), "code.read#1");
+    let one_seg =
+        one("[[rules]]\nhost = \"a.com\"\npath = \"/f/*/g\"\naction_class = \"code.read\"\n");
+    assert_eq!(
+        pick(&one_seg, "GET", "http://a.com/f/x%2Fy/g"),
+        "code.read#1"
+    );
     assert_eq!(pick(&one_seg, "GET", "http://a.com/f/x/y/g"), "-");
     assert_eq!(pick(&one_seg, "GET", "http://a.com/f/g"), "-");
 }
@@ -242,7 +311,10 @@ fn path_segments() {
 #[test]
 fn bad_paths_are_rejected() {
     let cases = [
-        ("/v1/*.git", "has a partial-segment wildcard `*.git`; use `*` for a whole segment"),
+        (
+            "/v1/*.git",
+            "has a partial-segment wildcard `*.git`; use `*` for a whole segment",
+        ),
         ("/v1*", "has a partial-segment wildcard `v1*`"),
         ("v1/x", "must start with `/` or be `*`"),
         ("", "must start with `/` or be `*`"),
@@ -251,11 +323,16 @@ fn bad_paths_are_rejected() {
         ("/a/%2e", "has a dot segment `%2e`"),
         ("/a?x=1", "contains `?`"),
         ("/a#f", "contains `#`"),
-        ("/a b", "is invalid: path `/a b` contains the invalid character ` `"),
+        (
+            "/a b",
+            "is invalid: path `/a b` contains the invalid character ` `",
+        ),
         ("/a%zz", "has an invalid percent-escape"),
     ];
     for (path, reason) in cases {
-        let e = err(&format!("[[rules]]\nhost = \"a.com\"\npath = \"{path}\"\naction_class = \"code.read\"\n"));
+        let e = err(&format!(
+            "[[rules]]\nhost = \"a.com\"\npath = \"{path}\"\naction_class = \"code.read\"\n"
+        ));
         assert!(e.contains(&format!("rule 1: path `{path}` ")), "{e}");
         assert!(e.contains(reason), "{e}");
     }
@@ -268,8 +345,7 @@ fn bad_paths_are_rejected() {
 // MAP-8
 #[test]
 fn methods_and_connect() {
-    let set = one(
-        r#"
+    let set = one(r#"
 [[rules]]
 host = "a.com"
 action_class = "code.read"
@@ -289,8 +365,7 @@ action_class = "code.merge"
 method = "DELETE"
 host = "a.com"
 action_class = "code.destructive"
-"#,
-    );
+"#);
     assert_eq!(pick(&set, "GET", "http://a.com/x"), "code.read#1");
     assert_eq!(pick(&set, "DELETE", "http://a.com/x"), "code.destructive#4");
     assert_eq!(pick(&set, "M-SEARCH", "http://a.com/x"), "code.read#1");
@@ -303,11 +378,15 @@ action_class = "code.destructive"
     assert_eq!(pick(&set, "GET", "http://b.com/"), "-");
 
     for bad in ["TRACE", "get", "FOO", ""] {
-        let e = err(&format!("[[rules]]\nmethod = \"{bad}\"\nhost = \"a.com\"\naction_class = \"code.read\"\n"));
+        let e = err(&format!(
+            "[[rules]]\nmethod = \"{bad}\"\nhost = \"a.com\"\naction_class = \"code.read\"\n"
+        ));
         assert!(e.contains(&format!("rule 1: method `{bad}` is not supported; use one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, CONNECT")), "{e}");
     }
     assert_eq!(
-        err("[[rules]]\nmethod = \"CONNECT\"\nhost = \"a.com\"\npath = \"/x\"\naction_class = \"code.read\"\n"),
+        err(
+            "[[rules]]\nmethod = \"CONNECT\"\nhost = \"a.com\"\npath = \"/x\"\naction_class = \"code.read\"\n"
+        ),
         "rules.toml:4:8: rule 1: path `/x` is not allowed on a `CONNECT` rule; tunnels have no path (omit `path` or use `*`)"
     );
 }
@@ -318,7 +397,9 @@ fn duplicates_across_files() {
     let b = "[[rules]]\nmethod = \"POST\"\nhost = \"API.acme-saas.com.\"\npath = \"/api/v1/users/*/\"\naction_class = \"code.read\"\n";
     let a = "[[rules]]\nmethod = \"GET\"\nhost = \"api.acme-saas.com\"\naction_class = \"code.read\"\n\n[[rules]]\nmethod = \"POST\"\nhost = \"api.acme-saas.com\"\npath = \"/api/v1/users/*\"\naction_class = \"code.write\"\n";
     assert_eq!(
-        compile(&[("a.toml", a), ("b.toml", b)]).unwrap_err().to_string(),
+        compile(&[("a.toml", a), ("b.toml", b)])
+            .unwrap_err()
+            .to_string(),
         "duplicate rule `POST api.acme-saas.com /api/v1/users/*`: `a.toml` rule 2 and `b.toml` rule 1"
     );
     // absent path and `*` are the same pattern; within one file too
@@ -384,7 +465,11 @@ action_class = "repo.admin"
 
     // reversing the rule order changes nothing but the indices
     let blocks: Vec<&str> = text.split("[[rules]]").skip(1).collect();
-    let reversed: String = blocks.iter().rev().map(|b| format!("[[rules]]{b}")).collect();
+    let reversed: String = blocks
+        .iter()
+        .rev()
+        .map(|b| format!("[[rules]]{b}"))
+        .collect();
     let rev = one(&reversed);
     assert_eq!(pick(&rev, "GET", "http://api.a.com/x/y"), "issue.read#3");
     assert_eq!(pick(&rev, "GET", "http://api.a.com/x/y/z"), "issue.write#2");
@@ -401,8 +486,14 @@ fn fast_matcher_agrees_with_linear_on_many_rules() {
     }
     text.push_str("[[rules]]\nhost = \"*.example.com\"\naction_class = \"code.write\"\n");
     let set = one(&text);
-    assert_eq!(pick(&set, "GET", "http://h7.example.com/v1/q/items/7"), "code.read#8");
-    assert_eq!(pick(&set, "GET", "http://h7.example.com/v1/q/items/8"), "code.write#301");
+    assert_eq!(
+        pick(&set, "GET", "http://h7.example.com/v1/q/items/7"),
+        "code.read#8"
+    );
+    assert_eq!(
+        pick(&set, "GET", "http://h7.example.com/v1/q/items/8"),
+        "code.write#301"
+    );
     assert_eq!(pick(&set, "GET", "http://example.com/"), "-");
 }
 

@@ -80,7 +80,8 @@ pub fn check_headers(headers: &[(&str, &[u8])]) -> Result<HeaderFacts, Malformed
                 let coding_name = coding.split(|b| *b == b';').next().unwrap_or_default();
                 let coding_name = trim_ows(coding_name);
                 if !coding_name.is_empty() {
-                    transfer_codings.push(String::from_utf8_lossy(coding_name).to_ascii_lowercase());
+                    transfer_codings
+                        .push(String::from_utf8_lossy(coding_name).to_ascii_lowercase());
                 }
             }
         }
@@ -199,7 +200,13 @@ mod tests {
         for bad in ["gzip", "chunked, gzip", "chunked, chunked", "", " , "] {
             assert!(check(&[("Transfer-Encoding", bad)]).is_err(), "{bad:?}");
         }
-        assert!(check(&[("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")]).is_ok());
+        assert!(
+            check(&[
+                ("Transfer-Encoding", "gzip"),
+                ("Transfer-Encoding", "chunked")
+            ])
+            .is_ok()
+        );
     }
 
     // NRM-7

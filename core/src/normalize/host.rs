@@ -81,9 +81,9 @@ pub fn normalize_host_name(name: &str) -> Result<String, Malformed> {
     }
     let last = trimmed.rsplit('.').next().unwrap_or(trimmed);
     if ends_in_number(last) {
-        return parse_ipv4(trimmed)
-            .map(|ip| ip.to_string())
-            .ok_or_else(|| Malformed::new(format!("host `{}` is not a valid ipv4 address", show(name))));
+        return parse_ipv4(trimmed).map(|ip| ip.to_string()).ok_or_else(|| {
+            Malformed::new(format!("host `{}` is not a valid ipv4 address", show(name)))
+        });
     }
     if trimmed.len() > MAX_NAME_LEN {
         return Err(Malformed::new(format!(
@@ -245,7 +245,15 @@ mod tests {
     #[test]
     fn junk_hosts_are_malformed() {
         for bad in [
-            "", " a.com", "a.com ", "a com", "ex%61mple.com", "bücher.de", "a/b", "a@b", "a\tb",
+            "",
+            " a.com",
+            "a.com ",
+            "a com",
+            "ex%61mple.com",
+            "bücher.de",
+            "a/b",
+            "a@b",
+            "a\tb",
             "*.a.com",
         ] {
             assert!(normalize_host(bad).is_err(), "{bad:?}");
@@ -309,8 +317,18 @@ mod tests {
         assert_eq!(host("[::1]"), "[::1]");
         assert_eq!(host("[::ffff:169.254.169.254]"), "169.254.169.254");
         assert_eq!(host("[::ffff:a9fe:a9fe]"), "169.254.169.254");
-        assert_eq!(normalize_host("[::1]:8080").unwrap(), ("[::1]".into(), Some(8080)));
-        for bad in ["[fe80::1%25eth0]", "[fe80::1%eth0]", "[::1", "[::1]x", "[nope]", "[]"] {
+        assert_eq!(
+            normalize_host("[::1]:8080").unwrap(),
+            ("[::1]".into(), Some(8080))
+        );
+        for bad in [
+            "[fe80::1%25eth0]",
+            "[fe80::1%eth0]",
+            "[::1",
+            "[::1]x",
+            "[nope]",
+            "[]",
+        ] {
             assert!(normalize_host(bad).is_err(), "{bad:?}");
         }
     }
@@ -318,11 +336,21 @@ mod tests {
     // NRM-11
     #[test]
     fn ports() {
-        assert_eq!(normalize_host("a.com:0080").unwrap(), ("a.com".into(), Some(80)));
+        assert_eq!(
+            normalize_host("a.com:0080").unwrap(),
+            ("a.com".into(), Some(80))
+        );
         assert_eq!(normalize_host("a.com:").unwrap(), ("a.com".into(), None));
         assert_eq!(normalize_host("a.com:65535").unwrap().1, Some(65535));
         assert_eq!(normalize_host("a.com:000000000443").unwrap().1, Some(443));
-        for bad in ["a.com:0", "a.com:65536", "a.com:+80", "a.com:8o", "a.com:1:2", "a.com:999999"] {
+        for bad in [
+            "a.com:0",
+            "a.com:65536",
+            "a.com:+80",
+            "a.com:8o",
+            "a.com:1:2",
+            "a.com:999999",
+        ] {
             assert!(normalize_host(bad).is_err(), "{bad:?}");
         }
         assert_eq!(

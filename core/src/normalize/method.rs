@@ -44,7 +44,9 @@ mod tests {
     // NRM-1
     #[test]
     fn rejects_case_variants_and_junk() {
-        for m in ["get", "Get", "gET", "", "1GET", "GE T", "GET\r", "-GET", "GÉT"] {
+        for m in [
+            "get", "Get", "gET", "", "1GET", "GE T", "GET\r", "-GET", "GÉT",
+        ] {
             assert!(validate_method(m).is_err(), "{m:?}");
         }
         assert!(validate_method(&"A".repeat(33)).is_err());

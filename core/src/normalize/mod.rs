@@ -203,21 +203,21 @@ pub fn normalize(req: &RawRequest<'_>) -> Result<Intent, Malformed> {
             (scheme, host, port, path, query)
         }
     };
-    if let Some(value) = &facts.host {
-        if !host_header_agrees(value, &host, port, scheme.default_port()) {
-            return Err(Malformed::new(match req.tunnel {
-                Some(t) => format!(
-                    "tunneled host `{}` does not match connect target `{}`",
-                    show(value),
-                    show(t)
-                ),
-                None => format!(
-                    "host header `{}` disagrees with request target authority `{}`",
-                    show(value),
-                    show(&authority_of(&host, port, scheme.default_port()))
-                ),
-            }));
-        }
+    if let Some(value) = &facts.host
+        && !host_header_agrees(value, &host, port, scheme.default_port())
+    {
+        return Err(Malformed::new(match req.tunnel {
+            Some(t) => format!(
+                "tunneled host `{}` does not match connect target `{}`",
+                show(value),
+                show(t)
+            ),
+            None => format!(
+                "host header `{}` disagrees with request target authority `{}`",
+                show(value),
+                show(&authority_of(&host, port, scheme.default_port()))
+            ),
+        }));
     }
     let normalized = normalize_path(raw_path)?;
     if let Some(q) = query {
@@ -249,14 +249,14 @@ fn normalize_connect(req: &RawRequest<'_>, facts: &HeaderFacts) -> Result<Intent
     }
     let (host, port) = parse_authority_form(req.target, "connect target", None)?;
     let default = Scheme::Https.default_port();
-    if let Some(value) = &facts.host {
-        if !host_header_agrees(value, &host, port, default) {
-            return Err(Malformed::new(format!(
-                "host header `{}` disagrees with request target authority `{}`",
-                show(value),
-                show(req.target)
-            )));
-        }
+    if let Some(value) = &facts.host
+        && !host_header_agrees(value, &host, port, default)
+    {
+        return Err(Malformed::new(format!(
+            "host header `{}` disagrees with request target authority `{}`",
+            show(value),
+            show(req.target)
+        )));
     }
     Ok(Intent {
         method: req.method.to_owned(),

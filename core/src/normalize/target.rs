@@ -14,7 +14,10 @@ pub(crate) enum Target<'a> {
         query: Option<&'a str>,
     },
     /// `/path?query`.
-    Origin { path: &'a str, query: Option<&'a str> },
+    Origin {
+        path: &'a str,
+        query: Option<&'a str>,
+    },
 }
 
 /// Reject targets that can never be valid on the wire: empty, containing a
@@ -136,8 +139,15 @@ mod tests {
             }
         );
         for bad in [
-            "*", "", "ftp://a.com/", "a.com/x", "http:/a.com", "http:///x", "http://a.com/#f",
-            "http://a.com/ x", "http://a.com/é",
+            "*",
+            "",
+            "ftp://a.com/",
+            "a.com/x",
+            "http:/a.com",
+            "http:///x",
+            "http://a.com/#f",
+            "http://a.com/ x",
+            "http://a.com/é",
         ] {
             assert!(parse_target(bad).is_err(), "{bad:?}");
         }

@@ -39,7 +39,11 @@ fn lower_case_method_is_malformed() {
 // NRM-2
 #[test]
 fn absolute_form_intent() {
-    let i = ok("GET", "HTTP://WTTR.in/london?format=3", &[("Host", b"wttr.in")]);
+    let i = ok(
+        "GET",
+        "HTTP://WTTR.in/london?format=3",
+        &[("Host", b"wttr.in")],
+    );
     assert_eq!(
         i,
         Intent {
@@ -56,7 +60,10 @@ fn absolute_form_intent() {
     );
     assert_eq!(i.resource_id(), "wttr.in/london");
     let s = ok("POST", "https://paste.rs", &[]);
-    assert_eq!((s.scheme, s.port, s.path.as_str()), (Scheme::Https, 443, "/"));
+    assert_eq!(
+        (s.scheme, s.port, s.path.as_str()),
+        (Scheme::Https, 443, "/")
+    );
     assert_eq!(s.forward_target, "/");
     assert_eq!(s.resource_id(), "paste.rs/");
 }
@@ -95,7 +102,11 @@ fn asterisk_and_other_forms_are_malformed() {
 // NRM-3
 #[test]
 fn connect_authority_form() {
-    let i = ok("CONNECT", "API.OpenAI.com.:443", &[("Host", b"api.openai.com:443")]);
+    let i = ok(
+        "CONNECT",
+        "API.OpenAI.com.:443",
+        &[("Host", b"api.openai.com:443")],
+    );
     assert_eq!(
         i,
         Intent {
@@ -112,10 +123,21 @@ fn connect_authority_form() {
     );
     assert_eq!(ok("CONNECT", "h.test:8443", &[]).authority, "h.test:8443");
     assert!(ok("CONNECT", "h.test:443", &[("Host", b"h.test")]).connect);
-    for bad in ["h.test", "h.test:", "h.test:0", "http://h.test:443", "h.test:443/x", "u@h:443", "*"] {
+    for bad in [
+        "h.test",
+        "h.test:",
+        "h.test:0",
+        "http://h.test:443",
+        "h.test:443/x",
+        "u@h:443",
+        "*",
+    ] {
         assert!(normalize(&req("CONNECT", bad, &[], None)).is_err(), "{bad}");
     }
-    assert_eq!(err("CONNECT", "h.test", &[]), "connect target `h.test` has no port");
+    assert_eq!(
+        err("CONNECT", "h.test", &[]),
+        "connect target `h.test` has no port"
+    );
     assert_eq!(
         err("CONNECT", "a.test:443", &[("Host", b"b.test:443")]),
         "host header `b.test:443` disagrees with request target authority `a.test:443`"
@@ -145,20 +167,34 @@ fn host_header_must_agree() {
         "host header `b.example` disagrees with request target authority `a.example`"
     );
     // same host, different effective port
-    assert!(normalize(&req("GET", "http://a.example/", &[("Host", b"a.example:8080")], None)).is_err());
+    assert!(
+        normalize(&req(
+            "GET",
+            "http://a.example/",
+            &[("Host", b"a.example:8080")],
+            None
+        ))
+        .is_err()
+    );
     // equivalent spellings agree
     ok("GET", "http://a.example:80/", &[("Host", b"A.EXAMPLE.")]);
-    ok("GET", "http://2852039166/", &[("Host", b"169.254.169.254:80")]);
+    ok(
+        "GET",
+        "http://2852039166/",
+        &[("Host", b"169.254.169.254:80")],
+    );
     ok("GET", "https://a.example/", &[("Host", b"a.example:443")]);
     // zero Host headers are fine for absolute-form; two are not
     ok("GET", "http://a.example/", &[]);
-    assert!(normalize(&req(
-        "GET",
-        "http://a.example/",
-        &[("Host", b"a.example"), ("host", b"a.example")],
-        None
-    ))
-    .is_err());
+    assert!(
+        normalize(&req(
+            "GET",
+            "http://a.example/",
+            &[("Host", b"a.example"), ("host", b"a.example")],
+            None
+        ))
+        .is_err()
+    );
     // unparsable Host header
     assert!(normalize(&req("GET", "http://a.example/", &[("Host", b"a b")], None)).is_err());
 }
@@ -166,21 +202,46 @@ fn host_header_must_agree() {
 // NRM-5
 #[test]
 fn tunneled_host_must_match_connect_target() {
-    let r = req("GET", "/x", &[("Host", b"evil.test")], Some("api.openai.com:443"));
+    let r = req(
+        "GET",
+        "/x",
+        &[("Host", b"evil.test")],
+        Some("api.openai.com:443"),
+    );
     assert_eq!(
         normalize(&r).unwrap_err().detail,
         "tunneled host `evil.test` does not match connect target `api.openai.com:443`"
     );
-    let r = req("GET", "/x", &[("Host", b"api.openai.com:8443")], Some("api.openai.com:443"));
+    let r = req(
+        "GET",
+        "/x",
+        &[("Host", b"api.openai.com:8443")],
+        Some("api.openai.com:443"),
+    );
     assert!(normalize(&r).is_err());
-    let r = req("GET", "https://evil.test/x", &[], Some("api.openai.com:443"));
+    let r = req(
+        "GET",
+        "https://evil.test/x",
+        &[],
+        Some("api.openai.com:443"),
+    );
     assert_eq!(
         normalize(&r).unwrap_err().detail,
         "tunneled host `evil.test` does not match connect target `api.openai.com:443`"
     );
-    let r = req("GET", "http://api.openai.com/x", &[], Some("api.openai.com:443"));
+    let r = req(
+        "GET",
+        "http://api.openai.com/x",
+        &[],
+        Some("api.openai.com:443"),
+    );
     assert!(normalize(&r).is_err());
-    let r = req("GET", "https://API.openai.com:443/x", &[], Some("api.openai.com:443"));
+    let r = req(
+        "GET",
+        "https://API.openai.com:443/x",
+        &[],
+        Some("api.openai.com:443"),
+    );
     assert_eq!(normalize(&r).unwrap().path, "/x");
     let r = req("GET", "/x", &[], Some("api.openai.com:nope"));
     assert!(normalize(&r).is_err());
@@ -207,7 +268,10 @@ fn header_syntax_is_checked() {
 // NRM-8 NRM-9 NRM-10 NRM-11
 #[test]
 fn authority_normalization() {
-    assert_eq!(ok("GET", "http://API.Example.COM./", &[]).host, "api.example.com");
+    assert_eq!(
+        ok("GET", "http://API.Example.COM./", &[]).host,
+        "api.example.com"
+    );
     for t in [
         "http://169.254.169.254/latest",
         "http://2852039166/latest",
@@ -237,7 +301,11 @@ fn authority_normalization() {
 // NRM-12 NRM-13 NRM-14 NRM-15 NRM-16
 #[test]
 fn path_and_query() {
-    let i = ok("GET", "http://a.example//v1/./x/../%2e%2e/Y%2fz/?q=%ZZ&r", &[]);
+    let i = ok(
+        "GET",
+        "http://a.example//v1/./x/../%2e%2e/Y%2fz/?q=%ZZ&r",
+        &[],
+    );
     assert_eq!(i.path, "/Y%2Fz");
     assert_eq!(i.query.as_deref(), Some("q=%ZZ&r"));
     assert_eq!(i.forward_target, "/Y%2Fz/?q=%ZZ&r");
@@ -258,7 +326,11 @@ fn normalization_is_idempotent_on_examples() {
         ("CONNECT", "API.example.:0443"),
     ] {
         let first = ok(m, t, &[]);
-        let again = ok(m, &rebuild_target(&first), &[("Host", first.authority.as_bytes())]);
+        let again = ok(
+            m,
+            &rebuild_target(&first),
+            &[("Host", first.authority.as_bytes())],
+        );
         assert_eq!(first, again, "{t}");
     }
 }
@@ -267,14 +339,20 @@ fn rebuild_target(i: &Intent) -> String {
     if i.connect {
         format!("{}:{}", i.host, i.port)
     } else {
-        format!("{}://{}{}", i.scheme.as_str(), i.authority, i.forward_target)
+        format!(
+            "{}://{}{}",
+            i.scheme.as_str(),
+            i.authority,
+            i.forward_target
+        )
     }
 }
 
 // NRM-18
 #[test]
 fn details_are_one_lowercase_line() {
-    let cases: &[(&str, &str, &[(&str, &[u8])])] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a [u8])]);
+    let cases: &[Case<'_>] = &[
         ("get", "http://a/", &[]),
         ("GET", "http://a\r\n/", &[]),
         ("GET", "http://A B/", &[]),
@@ -286,7 +364,10 @@ fn details_are_one_lowercase_line() {
     for (m, t, h) in cases {
         let d = normalize(&req(m, t, h, None)).unwrap_err().detail;
         assert!(!d.contains('\n') && !d.contains('\r'), "{d}");
-        assert!(d.chars().next().is_some_and(|c| c.is_ascii_lowercase()), "{d}");
+        assert!(
+            d.chars().next().is_some_and(|c| c.is_ascii_lowercase()),
+            "{d}"
+        );
         assert!(d.contains('`'), "{d}");
         assert!(!d.ends_with('.'), "{d}");
     }
