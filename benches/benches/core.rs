@@ -26,18 +26,39 @@ const T0: UnixTime = UnixTime::from_secs(1_767_225_600);
 
 fn rules() -> RuleSet {
     let packs = vendor_packs();
-    let sources: Vec<RuleSource<'_>> =
-        packs.iter().map(|(n, t)| RuleSource { name: n.as_str(), text: t.as_str() }).collect();
+    let sources: Vec<RuleSource<'_>> = packs
+        .iter()
+        .map(|(n, t)| RuleSource {
+            name: n.as_str(),
+            text: t.as_str(),
+        })
+        .collect();
     RuleSet::compile(&sources).expect("vendor packs compile")
 }
 
 fn bundle(n: usize, spread: Spread) -> Bundle {
     let text = policy_text(n, spread);
-    Bundle::compile(&[PolicySource { name: "bench.cedar", text: &text }], None).expect("bench bundle compiles")
+    Bundle::compile(
+        &[PolicySource {
+            name: "bench.cedar",
+            text: &text,
+        }],
+        None,
+    )
+    .expect("bench bundle compiles")
 }
 
-fn head<'a>(method: &'a str, target: &'a str, headers: &'a [(&'a str, &'a [u8])]) -> RawRequest<'a> {
-    RawRequest { method, target, headers, tunnel: None }
+fn head<'a>(
+    method: &'a str,
+    target: &'a str,
+    headers: &'a [(&'a str, &'a [u8])],
+) -> RawRequest<'a> {
+    RawRequest {
+        method,
+        target,
+        headers,
+        tunnel: None,
+    }
 }
 
 const GITHUB_HOST: [(&str, &[u8]); 1] = [("Host", b"api.github.com")];
@@ -45,10 +66,22 @@ const GITHUB_HOST: [(&str, &[u8]); 1] = [("Host", b"api.github.com")];
 fn bench_match(c: &mut Criterion) {
     let rules = rules();
     let cases = [
-        ("GET", "http://api.github.com/repos/o/r/pulls", "api.github.com"),
+        (
+            "GET",
+            "http://api.github.com/repos/o/r/pulls",
+            "api.github.com",
+        ),
         ("POST", "http://api.stripe.com/v1/refunds", "api.stripe.com"),
-        ("GET", "http://gmail.googleapis.com/gmail/v1/users/me/messages/abc", "gmail.googleapis.com"),
-        ("GET", "http://unmapped.example.com/a/b/c", "unmapped.example.com"),
+        (
+            "GET",
+            "http://gmail.googleapis.com/gmail/v1/users/me/messages/abc",
+            "gmail.googleapis.com",
+        ),
+        (
+            "GET",
+            "http://unmapped.example.com/a/b/c",
+            "unmapped.example.com",
+        ),
     ];
     let intents: Vec<_> = cases
         .iter()
@@ -67,7 +100,13 @@ fn bench_match(c: &mut Criterion) {
     });
     g.finish();
     c.bench_function("normalize", |b| {
-        b.iter(|| black_box(normalize(black_box(&head("GET", "http://api.github.com/repos/o/r/pulls?state=open", &GITHUB_HOST)))))
+        b.iter(|| {
+            black_box(normalize(black_box(&head(
+                "GET",
+                "http://api.github.com/repos/o/r/pulls?state=open",
+                &GITHUB_HOST,
+            ))))
+        })
     });
 }
 
@@ -83,19 +122,37 @@ fn bench_cedar(c: &mut Criterion) {
         let req = PolicyRequest {
             principal: "anonymous",
             action: ActionClass::CodeRead,
-            resource: ResourceAttrs { host: "api.github.com", path: "/repos/o/r/pulls", provider: Some("github") },
+            resource: ResourceAttrs {
+                host: "api.github.com",
+                path: "/repos/o/r/pulls",
+                provider: Some("github"),
+            },
             context: &context,
         };
         let verdict = bundle.evaluate(&req).expect("evaluates");
-        assert!(verdict.allowed, "bench request must be allowed: {verdict:?}");
-        g.bench_function(label, |b| b.iter(|| black_box(bundle.evaluate(black_box(&req)))));
+        assert!(
+            verdict.allowed,
+            "bench request must be allowed: {verdict:?}"
+        );
+        g.bench_function(label, |b| {
+            b.iter(|| black_box(bundle.evaluate(black_box(&req))))
+        });
     }
     g.finish();
 }
 
 fn engine(n: usize) -> Engine {
-    let cfg = EngineConfig { default_protected: true, bundle_ttl: Duration::from_secs(3600), ..EngineConfig::default() };
-    Engine::policy_only(cfg, Arc::new(rules()), Arc::new(bundle(n, Spread::AcrossActions)), T0)
+    let cfg = EngineConfig {
+        default_protected: true,
+        bundle_ttl: Duration::from_secs(3600),
+        ..EngineConfig::default()
+    };
+    Engine::policy_only(
+        cfg,
+        Arc::new(rules()),
+        Arc::new(bundle(n, Spread::AcrossActions)),
+        T0,
+    )
 }
 
 fn bench_decide(c: &mut Criterion) {
@@ -105,7 +162,9 @@ fn bench_decide(c: &mut Criterion) {
         let req = head("GET", "http://api.github.com/repos/o/r", &GITHUB_HOST);
         let d = engine.decide(&req, T0);
         assert!(d.forwards(), "bench request must be allowed: {d:?}");
-        g.bench_function(format!("{n}_policies"), |b| b.iter(|| black_box(engine.decide(black_box(&req), T0))));
+        g.bench_function(format!("{n}_policies"), |b| {
+            b.iter(|| black_box(engine.decide(black_box(&req), T0)))
+        });
     }
     g.finish();
 }
@@ -114,7 +173,11 @@ fn bench_audit(c: &mut Criterion) {
     let engine = engine(15);
     let req = head("GET", "http://api.github.com/repos/o/r/pulls", &GITHUB_HOST);
     let decision = engine.decide(&req, T0);
-    let meta = RecordMeta { event_id: "aevt_bench", timestamp: T0, latency_us: 12 };
+    let meta = RecordMeta {
+        event_id: "aevt_bench",
+        timestamp: T0,
+        latency_us: 12,
+    };
     let p256 = P256Signer::from_pem(KEY).expect("key");
     let ring = RingSigner::from_pem(KEY).expect("key");
     let mut g = c.benchmark_group("audit");
@@ -130,7 +193,9 @@ fn bench_audit(c: &mut Criterion) {
     let line = chain.seal(&decision, &meta, &ring) + "\n";
     let verifier = AuditVerifier::from_pem(KEY).expect("key");
     assert!(verify_log(line.as_bytes(), &verifier).is_ok());
-    g.bench_function("verify_one", |b| b.iter(|| black_box(verify_log(black_box(line.as_bytes()), &verifier))));
+    g.bench_function("verify_one", |b| {
+        b.iter(|| black_box(verify_log(black_box(line.as_bytes()), &verifier)))
+    });
     g.finish();
 }
 
@@ -138,7 +203,11 @@ fn bench_pipeline(c: &mut Criterion) {
     let engine = engine(100);
     let ring = RingSigner::from_pem(KEY).expect("key");
     let req = head("GET", "http://api.github.com/repos/o/r", &GITHUB_HOST);
-    let meta = RecordMeta { event_id: "aevt_bench", timestamp: T0, latency_us: 12 };
+    let meta = RecordMeta {
+        event_id: "aevt_bench",
+        timestamp: T0,
+        latency_us: 12,
+    };
     let mut chain = AuditChain::genesis();
     c.bench_function("decide_and_sign_100_policies", |b| {
         b.iter(|| {

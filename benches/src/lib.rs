@@ -17,8 +17,14 @@ pub fn vendor_packs() -> Vec<(String, String)> {
     files
         .iter()
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            (name, std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                name,
+                std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+            )
         })
         .collect()
 }
@@ -37,7 +43,9 @@ pub enum Spread {
 /// permits filling up to `n`, and the permit that matches the request.
 pub fn policy_text(n: usize, spread: Spread) -> String {
     let mut out = String::new();
-    out.push_str("forbid (principal, action, resource) when { resource.host == \"169.254.169.254\" };\n");
+    out.push_str(
+        "forbid (principal, action, resource) when { resource.host == \"169.254.169.254\" };\n",
+    );
     out.push_str(
         "permit (principal, action == Firma::Action::\"communication.external.send\", resource) when { context.risk_score < 80 };\n",
     );

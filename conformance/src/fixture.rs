@@ -47,6 +47,9 @@ pub struct FixtureConfig {
     pub bundle_ttl_seconds: Option<u64>,
     /// `enforcement_timeout_ms`, default 50.
     pub enforcement_timeout_ms: Option<u64>,
+    /// Protected endpoints (`host:port`), DEC-15.
+    #[serde(default)]
+    pub protected_endpoints: Vec<String>,
 }
 
 /// A file given inline (`text`) or by `path` relative to the fixture.

@@ -21,7 +21,9 @@ fn main() -> ExitCode {
                 }
             },
             "-h" | "--help" => {
-                println!("usage: conformance [--spec DIR] [PATH...]\n\nRuns fixture TOMLs (default: fixtures/conformance) against firma-core.");
+                println!(
+                    "usage: conformance [--spec DIR] [PATH...]\n\nRuns fixture TOMLs (default: fixtures/conformance) against firma-core."
+                );
                 return ExitCode::SUCCESS;
             }
             _ => paths.push(PathBuf::from(a)),
@@ -34,7 +36,10 @@ fn main() -> ExitCode {
     let spec = match SpecIds::load(&spec_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot read spec directory `{}`: {e}", spec_dir.display());
+            eprintln!(
+                "error: cannot read spec directory `{}`: {e}",
+                spec_dir.display()
+            );
             return ExitCode::from(2);
         }
     };
@@ -55,12 +60,17 @@ fn main() -> ExitCode {
             println!("    - names unknown spec id `{id}`");
         }
     }
-    let fixtures: std::collections::BTreeSet<_> = results.iter().map(|r| r.fixture.clone()).collect();
+    let fixtures: std::collections::BTreeSet<_> =
+        results.iter().map(|r| r.fixture.clone()).collect();
     let gaps = coverage_gaps(&spec, &named_ids(&results), COVERED_PREFIXES);
     if !gaps.is_empty() {
         println!("spec ids named by no fixture: {}", gaps.join(", "));
     }
     println!("{} fixtures, {} cases", fixtures.len(), results.len());
     println!("{passed} passed, {failed} failed");
-    if failed == 0 && gaps.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 && gaps.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -26,11 +26,17 @@ impl SpecIds {
         entries.sort();
         for path in entries {
             let text = std::fs::read_to_string(&path)?;
-            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
             for id in heading_ids(&text) {
                 ids.insert(id, file.clone());
             }
-            for line in text.lines().filter(|l| l.starts_with("### ") && l.trim_end().ends_with("[shell]")) {
+            for line in text
+                .lines()
+                .filter(|l| l.starts_with("### ") && l.trim_end().ends_with("[shell]"))
+            {
                 if let Some(id) = heading_ids(line).into_iter().next() {
                     shell_only.insert(id);
                 }
@@ -56,7 +62,9 @@ pub fn heading_ids(text: &str) -> Vec<String> {
 }
 
 fn is_id(tok: &str) -> bool {
-    let Some((prefix, num)) = tok.split_once('-') else { return false };
+    let Some((prefix, num)) = tok.split_once('-') else {
+        return false;
+    };
     !prefix.is_empty()
         && prefix.bytes().all(|b| b.is_ascii_uppercase())
         && !num.is_empty()
@@ -67,7 +75,11 @@ fn is_id(tok: &str) -> bool {
 pub fn coverage_gaps(spec: &SpecIds, named: &BTreeSet<String>, prefixes: &[&str]) -> Vec<String> {
     spec.ids
         .keys()
-        .filter(|id| prefixes.iter().any(|p| id.split_once('-').is_some_and(|(q, _)| q == *p)))
+        .filter(|id| {
+            prefixes
+                .iter()
+                .any(|p| id.split_once('-').is_some_and(|(q, _)| q == *p))
+        })
         .filter(|id| !named.contains(*id) && !spec.shell_only.contains(*id))
         .cloned()
         .collect()

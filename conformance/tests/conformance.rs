@@ -22,21 +22,32 @@ fn every_fixture_passes_and_every_spec_id_is_covered() {
     }
     for r in &results {
         for id in r.spec.iter().filter(|id| !spec.contains(id)) {
-            report.push_str(&format!("{} names unknown spec id {id}\n", r.fixture.display()));
+            report.push_str(&format!(
+                "{} names unknown spec id {id}\n",
+                r.fixture.display()
+            ));
         }
     }
     let gaps = coverage_gaps(&spec, &named_ids(&results), COVERED_PREFIXES);
     if !gaps.is_empty() {
-        report.push_str(&format!("spec ids named by no fixture: {}\n", gaps.join(", ")));
+        report.push_str(&format!(
+            "spec ids named by no fixture: {}\n",
+            gaps.join(", ")
+        ));
     }
     let fixtures: std::collections::BTreeSet<_> = results.iter().map(|r| &r.fixture).collect();
-    assert!(fixtures.len() >= 60, "only {} conformance fixtures; the issue asks for at least 60", fixtures.len());
+    assert!(
+        fixtures.len() >= 60,
+        "only {} conformance fixtures; the issue asks for at least 60",
+        fixtures.len()
+    );
     assert!(report.is_empty(), "{report}");
 }
 
 #[test]
 fn a_wrong_expectation_is_reported_with_a_diff() {
-    let dir = std::env::temp_dir().join(format!("firma-conformance-selftest-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("firma-conformance-selftest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("wrong.toml");
     std::fs::write(
@@ -70,5 +81,8 @@ outcome = "ALLOW"
     std::fs::remove_dir_all(&dir).ok();
     let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
     assert_eq!(failed.len(), 1, "{results:?}");
-    assert_eq!(failed[0].failures, vec!["outcome: expected `ALLOW`, got `PASSTHROUGH`".to_owned()]);
+    assert_eq!(
+        failed[0].failures,
+        vec!["outcome: expected `ALLOW`, got `PASSTHROUGH`".to_owned()]
+    );
 }

@@ -147,8 +147,16 @@ mod tests {
         for c in ActionClass::ALL {
             assert_eq!(c.as_str().parse::<ActionClass>(), Ok(*c));
         }
-        let err = "communications.external.send".parse::<ActionClass>().unwrap_err();
-        assert_eq!(err.suggestion(), Some(ActionClass::CommunicationExternalSend));
-        assert_eq!(err.to_string(), "unknown action class `communications.external.send`");
+        let err = "communications.external.send"
+            .parse::<ActionClass>()
+            .unwrap_err();
+        assert_eq!(
+            err.suggestion(),
+            Some(ActionClass::CommunicationExternalSend)
+        );
+        assert_eq!(
+            err.to_string(),
+            "unknown action class `communications.external.send`"
+        );
     }
 }

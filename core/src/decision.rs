@@ -115,6 +115,8 @@ reasons! {
     UpstreamUnavailable,
     /// Allowed, but the upstream did not answer in time (ABORT, 504).
     UpstreamTimeout,
+    /// The destination is the sidecar's own listener or the Authority.
+    ProtectedEndpoint,
 }
 
 impl fmt::Display for ReasonCode {

@@ -56,12 +56,21 @@ impl UnixTime {
         if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
             return None;
         }
-        if !matches!(b.get(10), Some(b'T' | b't')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        if !matches!(b.get(10), Some(b'T' | b't'))
+            || b.get(13) != Some(&b':')
+            || b.get(16) != Some(&b':')
+        {
             return None;
         }
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 59 {
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || min > 59
+            || sec > 59
+        {
             return None;
         }
         let mut i = 19;
@@ -86,7 +95,9 @@ impl UnixTime {
         let days = days_from_civil(i64::try_from(year).ok()?, month, day);
         let secs = days.checked_mul(86_400)? + i64::try_from(hour * 3600 + min * 60 + sec).ok()?;
         let secs = u64::try_from(secs).ok()?;
-        Some(UnixTime(secs.checked_mul(1_000_000_000)?.checked_add(nanos)?))
+        Some(UnixTime(
+            secs.checked_mul(1_000_000_000)?.checked_add(nanos)?,
+        ))
     }
 }
 
@@ -156,8 +167,17 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-22T02:24:12.500000Z");
         assert_eq!(UnixTime::parse_rfc3339(&t.to_string()), Some(t));
         assert_eq!(UnixTime::EPOCH.to_string(), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(UnixTime::parse_rfc3339("2024-02-29T00:00:00Z").map(|t| t.as_nanos() / 1_000_000_000), Some(1_709_164_800));
-        for bad in ["2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01 00:00:00Z", "2026-01-01T00:00:00+01:00", "x"] {
+        assert_eq!(
+            UnixTime::parse_rfc3339("2024-02-29T00:00:00Z").map(|t| t.as_nanos() / 1_000_000_000),
+            Some(1_709_164_800)
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00+01:00",
+            "x",
+        ] {
             assert_eq!(UnixTime::parse_rfc3339(bad), None, "{bad}");
         }
     }

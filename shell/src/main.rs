@@ -6,10 +6,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod sidecar;
 
 /// firma: a runtime enforcement boundary between AI agents and the outside world.
 #[derive(Debug, Parser)]
-#[command(name = "firma", version, max_term_width = 100, propagate_version = true)]
+#[command(
+    name = "firma",
+    version,
+    max_term_width = 100,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +29,8 @@ enum Command {
     /// Work with the signed audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Run the enforcing HTTP forward proxy in the foreground.
+    Sidecar(sidecar::SidecarArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +45,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Audit(c) => cmd::audit::run(c),
+        Command::Sidecar(a) => sidecar::run(a),
     }
 }

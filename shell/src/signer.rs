@@ -16,7 +16,9 @@ pub struct RingSigner {
 
 impl std::fmt::Debug for RingSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RingSigner").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("RingSigner")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +53,10 @@ impl AuditSigner for RingSigner {
     fn sign(&self, message: &[u8]) -> Vec<u8> {
         // `ring` only fails here if the system RNG fails; an empty signature
         // then fails verification instead of passing silently.
-        self.pair.sign(&self.rng, message).map(|s| s.as_ref().to_vec()).unwrap_or_default()
+        self.pair
+            .sign(&self.rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .unwrap_or_default()
     }
 }
 

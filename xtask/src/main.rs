@@ -38,7 +38,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
@@ -49,19 +52,38 @@ fn cargo(args: &[&str]) -> Result<(), String> {
         .current_dir(root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("`cargo {}` failed ({status})", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
 }
 
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     tidy()?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     conformance(&[])
 }
 
 fn conformance(rest: &[String]) -> Result<(), String> {
-    let mut args = vec!["run", "--quiet", "--package", "firma-conformance", "--bin", "conformance", "--"];
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "--package",
+        "firma-conformance",
+        "--bin",
+        "conformance",
+        "--",
+    ];
     args.extend(rest.iter().map(String::as_str));
     cargo(&args)
 }
@@ -73,17 +95,39 @@ fn bench(rest: &[String]) -> Result<(), String> {
 }
 
 /// firma-core must stay sans-IO: none of these may appear in its dependency tree.
-const FORBIDDEN_IN_CORE: &[&str] = &["tokio", "hyper", "rustls", "tonic", "mio", "rand", "getrandom", "socket2"];
+const FORBIDDEN_IN_CORE: &[&str] = &[
+    "tokio",
+    "hyper",
+    "rustls",
+    "tonic",
+    "mio",
+    "rand",
+    "getrandom",
+    "socket2",
+];
 
 fn tidy() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["tree", "--package", "firma-core", "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree",
+            "--package",
+            "firma-core",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
         .current_dir(root())
         .output()
         .map_err(|e| format!("cannot run cargo tree: {e}"))?;
     if !out.status.success() {
-        return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let tree = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = tree
@@ -92,7 +136,10 @@ fn tidy() -> Result<(), String> {
         .filter(|name| FORBIDDEN_IN_CORE.contains(name))
         .collect();
     if !bad.is_empty() {
-        return Err(format!("firma-core must stay sans-IO but depends on: {}", bad.join(", ")));
+        return Err(format!(
+            "firma-core must stay sans-IO but depends on: {}",
+            bad.join(", ")
+        ));
     }
     eprintln!("xtask: tidy ok (firma-core has no I/O dependencies)");
     Ok(())

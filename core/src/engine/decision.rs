@@ -62,6 +62,24 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A DENY `MalformedRequest` for a request the shell's HTTP parser could
+    /// not read at all (no intent), SDC-13.
+    pub fn malformed(detail: impl Into<String>) -> Decision {
+        Decision {
+            outcome: Outcome::Deny,
+            reason: Some(ReasonCode::MalformedRequest),
+            stage: Stage::Normalization,
+            detail: detail.into(),
+            intent: None,
+            action_class: None,
+            provider: None,
+            rule: None,
+            matched_policies: Vec::new(),
+            bundle_version: None,
+            principal: Principal::default(),
+        }
+    }
+
     /// True when the shell must forward the call (ALLOW or PASSTHROUGH).
     pub fn forwards(&self) -> bool {
         self.outcome.forwards()

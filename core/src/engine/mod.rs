@@ -16,12 +16,14 @@
 //! freshness is judged against the earlier load time (never extended).
 
 mod decision;
+mod protect;
 mod stage1;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use decision::{Decision, Principal, RuleRef};
+pub use protect::ProtectedEndpoints;
 pub use stage1::{Capabilities, Stage1};
 
 use crate::decision::{Outcome, ReasonCode, Stage};
@@ -76,6 +78,7 @@ pub struct Engine {
     bundle: Option<ActiveBundle>,
     revocations_ready: bool,
     stage1: Stage1,
+    protected: ProtectedEndpoints,
 }
 
 impl Engine {
@@ -90,28 +93,62 @@ impl Engine {
         Engine {
             config,
             rules,
-            bundle: Some(ActiveBundle { bundle, loaded_at, ttl: config.bundle_ttl }),
+            bundle: Some(ActiveBundle {
+                bundle,
+                loaded_at,
+                ttl: config.bundle_ttl,
+            }),
             revocations_ready: true,
             stage1: Stage1::Bypassed,
+            protected: ProtectedEndpoints::default(),
         }
     }
 
     /// Authority mode: nothing is enforced until a bundle and the revocation
     /// stream have arrived (DEC-6); Stage 1 checks capability tokens.
-    pub fn awaiting_authority(config: EngineConfig, rules: Arc<RuleSet>, capabilities: Capabilities) -> Engine {
+    pub fn awaiting_authority(
+        config: EngineConfig,
+        rules: Arc<RuleSet>,
+        capabilities: Capabilities,
+    ) -> Engine {
         Engine {
             config,
             rules,
             bundle: None,
             revocations_ready: false,
             stage1: Stage1::Tokens(capabilities),
+            protected: ProtectedEndpoints::default(),
         }
     }
 
     /// A new policy bundle arrived at `now` with its own TTL (TTL-3). Replaces
     /// the active bundle atomically from the caller's point of view.
     pub fn handle_bundle(&mut self, bundle: Arc<Bundle>, ttl: Duration, now: UnixTime) {
-        self.bundle = Some(ActiveBundle { bundle, loaded_at: now, ttl });
+        self.bundle = Some(ActiveBundle {
+            bundle,
+            loaded_at: now,
+            ttl,
+        });
+    }
+
+    /// Destinations that must never be reached through the proxy (the
+    /// sidecar's own listener, the Authority), DEC-15.
+    pub fn set_protected_endpoints(&mut self, endpoints: ProtectedEndpoints) {
+        self.protected = endpoints;
+    }
+
+    /// Re-check a forwarding decision against the address the shell resolved
+    /// for it (DEC-15): a DNS name that resolves to a protected endpoint is
+    /// denied like the literal address would have been.
+    pub fn check_resolved(&self, decision: Decision, addr: std::net::SocketAddr) -> Decision {
+        if !decision.forwards() || !self.protected.contains_addr(addr) {
+            return decision;
+        }
+        let mut d = decision;
+        d.outcome = Outcome::Deny;
+        d.reason = Some(ReasonCode::ProtectedEndpoint);
+        d.detail = format!("destination resolves to `{addr}`, a protected endpoint (the sidecar itself or the Authority)");
+        d
     }
 
     /// The revocation stream has hydrated.
@@ -151,7 +188,12 @@ impl Engine {
         let intent = match normalize::normalize(req) {
             Ok(intent) => intent,
             Err(malformed) => {
-                return deny(None, ReasonCode::MalformedRequest, Stage::Normalization, malformed.detail);
+                return deny(
+                    None,
+                    ReasonCode::MalformedRequest,
+                    Stage::Normalization,
+                    malformed.detail,
+                );
             }
         };
         self.decide_intent(intent, now)
@@ -176,6 +218,14 @@ impl Engine {
     }
 
     fn decide_intent(&self, intent: Intent, now: UnixTime) -> Decision {
+        // Protected endpoints (DEC-15) before anything else.
+        if self.protected.contains(&intent.host, intent.port) {
+            let detail = format!(
+                "`{}:{}` is a protected endpoint (the sidecar itself or the Authority) and cannot be reached through the proxy",
+                intent.host, intent.port
+            );
+            return deny(Some(intent), ReasonCode::ProtectedEndpoint, Stage::Normalization, detail);
+        }
         // Mapping (DEC-2, DEC-3, DEC-4).
         let Some(m) = self.rules.classify(&intent) else {
             let what = describe(&intent);
@@ -187,7 +237,9 @@ impl Engine {
                     format!("no mapping rule classifies `{what}` and default_protected = true"),
                 )
             } else {
-                let detail = format!("unmapped `{what}` passed through without enforcement (default_protected = false)");
+                let detail = format!(
+                    "unmapped `{what}` passed through without enforcement (default_protected = false)"
+                );
                 Decision {
                     outcome: Outcome::Passthrough,
                     reason: None,
@@ -245,10 +297,19 @@ impl Engine {
         let principal = match self.stage1.check(action, &resource_id, now) {
             Ok(p) => p,
             Err((reason, detail)) => {
-                return classified(Outcome::Deny, Some(reason), Stage::Capability, detail, intent);
+                return classified(
+                    Outcome::Deny,
+                    Some(reason),
+                    Stage::Capability,
+                    detail,
+                    intent,
+                );
             }
         };
-        let agent = principal.agent_id.clone().unwrap_or_else(|| ANONYMOUS_AGENT.to_owned());
+        let agent = principal
+            .agent_id
+            .clone()
+            .unwrap_or_else(|| ANONYMOUS_AGENT.to_owned());
 
         // Stage 2: freshness (TTL-1, TTL-2), then Cedar (DEC-8).
         let version = active.bundle.version().to_owned();
@@ -280,7 +341,11 @@ impl Engine {
         let request = PolicyRequest {
             principal: &agent,
             action,
-            resource: ResourceAttrs { host: &intent.authority, path: &intent.path, provider },
+            resource: ResourceAttrs {
+                host: &intent.authority,
+                path: &intent.path,
+                provider,
+            },
             context: &context,
         };
         let result = active.bundle.evaluate(&request);
@@ -293,7 +358,10 @@ impl Engine {
                 intent,
             ),
             Ok(verdict) if verdict.allowed => {
-                let detail = format!("permitted `{action}` on `{resource_id}` by {}", verdict.policies.join(", "));
+                let detail = format!(
+                    "permitted `{action}` on `{resource_id}` by {}",
+                    verdict.policies.join(", ")
+                );
                 let mut d = classified(Outcome::Allow, None, Stage::Policy, detail, intent);
                 d.matched_policies = verdict.policies;
                 d
@@ -305,7 +373,13 @@ impl Engine {
                     format!("forbidden by {}", verdict.policies.join(", "))
                 };
                 let detail = format!("policy denied `{action}` on `{resource_id}`: {why}");
-                let mut d = classified(Outcome::Deny, Some(ReasonCode::PolicyDenied), Stage::Policy, detail, intent);
+                let mut d = classified(
+                    Outcome::Deny,
+                    Some(ReasonCode::PolicyDenied),
+                    Stage::Policy,
+                    detail,
+                    intent,
+                );
                 d.matched_policies = verdict.policies;
                 d
             }

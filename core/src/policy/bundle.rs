@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{BundleError, PolicyDiagnostic};
 use super::schema::{self, ACTION_TYPE, CompiledSchema, Names, class_index};
+use super::usage::Usage;
 use super::{PolicySource, source};
 use crate::action_class::ActionClass;
 
@@ -20,9 +21,9 @@ pub struct Bundle {
     pub(crate) version: String,
     pub(crate) file_count: usize,
     pub(crate) policy_count: usize,
-    /// One policy set per action class, indexed by registry position: the
+    /// One group per action class, indexed by registry position: the
     /// policies whose action scope can match that class.
-    pub(crate) partitions: Vec<PolicySet>,
+    pub(crate) partitions: Vec<Partition>,
     pub(crate) names: Names,
     pub(crate) action_entities: Option<Entities>,
     pub(crate) authorizer: Authorizer,
@@ -36,6 +37,12 @@ impl std::fmt::Debug for Bundle {
             .field("policy_count", &self.policy_count)
             .finish_non_exhaustive()
     }
+}
+
+/// The policies of one action class and the request data they can read.
+pub(crate) struct Partition {
+    pub(crate) set: PolicySet,
+    pub(crate) usage: Usage,
 }
 
 /// A policy parsed from one file, with its firma id.
@@ -97,7 +104,7 @@ impl Bundle {
     pub fn policies_for(&self, class: ActionClass) -> usize {
         self.partitions
             .get(class_index(class))
-            .map_or(0, |p| p.policies().count())
+            .map_or(0, |p| p.set.policies().count())
     }
 }
 
@@ -238,23 +245,31 @@ fn scope_classes(policy: &Policy) -> Option<Vec<ActionClass>> {
 }
 
 /// Group policies by action class (spec `CED-12`).
-fn partition(parsed: &[NamedPolicy]) -> Vec<PolicySet> {
-    let mut sets: Vec<PolicySet> = ActionClass::ALL.iter().map(|_| PolicySet::new()).collect();
+fn partition(parsed: &[NamedPolicy]) -> Vec<Partition> {
+    let mut parts: Vec<Partition> = ActionClass::ALL
+        .iter()
+        .map(|_| Partition {
+            set: PolicySet::new(),
+            usage: Usage::NONE,
+        })
+        .collect();
     for p in parsed {
+        let usage = Usage::of(&p.policy);
         let targets: Vec<usize> = match scope_classes(&p.policy) {
-            None => (0..sets.len()).collect(),
+            None => (0..parts.len()).collect(),
             Some(classes) => classes.into_iter().map(class_index).collect(),
         };
         for i in targets {
-            if let Some(set) = sets.get_mut(i) {
+            if let Some(part) = parts.get_mut(i) {
                 // Ids are unique and `in [A, A]` is skipped, so `add` cannot fail.
-                if set.policy(p.policy.id()).is_none() {
-                    let _ = set.add(p.policy.clone());
+                if part.set.policy(p.policy.id()).is_none() {
+                    let _ = part.set.add(p.policy.clone());
+                    part.usage = part.usage.union(usage);
                 }
             }
         }
     }
-    sets
+    parts
 }
 
 fn version(policies: &[PolicySource<'_>], schema: &CompiledSchema) -> String {

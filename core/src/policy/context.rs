@@ -224,45 +224,92 @@ impl PolicyContext {
         })
     }
 
-    /// The record as Cedar `(name, value)` pairs, without any parsing.
-    pub(crate) fn to_pairs(&self) -> Vec<(String, RestrictedExpression)> {
+    /// The record as Cedar `(name, value)` pairs, without any parsing; only the
+    /// attributes in `mask` (optional ones also only when set).
+    pub(crate) fn to_pairs(&self, mask: AttrMask) -> Vec<(String, RestrictedExpression)> {
         let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
         let l = RestrictedExpression::new_long;
-        let mut pairs = Vec::with_capacity(CONTEXT_ATTRIBUTES.len());
-        let mut put = |k: &str, v: RestrictedExpression| pairs.push((k.to_owned(), v));
-        put("session_id", s(&self.session_id));
-        put("timestamp_ms", l(self.timestamp_ms));
-        put("params", s(&self.params));
-        put("risk_score", l(self.risk_score));
-        put("session_duration_s", l(self.session_duration_s));
-        put("action_count", l(self.action_count));
-        put("raw_transport", s(&self.raw_transport));
-        put("deny_count", l(self.deny_count));
-        put(
-            "prior_action_classes",
-            RestrictedExpression::new_set(self.prior_action_classes.iter().map(|c| s(c))),
-        );
-        put("last_resource", s(&self.last_resource));
-        put("transfer_amount", l(self.transfer_amount));
-        put("daily_cumulative_amount", l(self.daily_cumulative_amount));
-        put("transfers_last_10m", l(self.transfers_last_10m));
-        put("same_payee_count_30m", l(self.same_payee_count_30m));
-        put("session_transfer_count", l(self.session_transfer_count));
-        put("method", s(&self.method));
-        let git = [
-            ("git_provider", &self.git.provider),
-            ("git_owner", &self.git.owner),
-            ("git_repo", &self.git.repo),
-            ("git_ref", &self.git.git_ref),
-            ("git_ref_type", &self.git.ref_type),
-            ("git_operation", &self.git.operation),
-        ];
-        for (k, v) in git {
-            if let Some(v) = v {
-                put(k, s(v));
+        let mut pairs = Vec::with_capacity(mask.len());
+        let mut index = 0usize;
+        // Visit every attribute in `CONTEXT_ATTRIBUTES` order; build only the selected ones.
+        let mut put = |k: &str, v: &dyn Fn() -> Option<RestrictedExpression>| {
+            debug_assert_eq!(CONTEXT_ATTRIBUTES.get(index).map(|a| a.0), Some(k));
+            let selected = mask.contains(index);
+            index += 1;
+            if !selected {
+                return;
             }
-        }
+            if let Some(v) = v() {
+                pairs.push((k.to_owned(), v));
+            }
+        };
+        put("session_id", &|| Some(s(&self.session_id)));
+        put("timestamp_ms", &|| Some(l(self.timestamp_ms)));
+        put("params", &|| Some(s(&self.params)));
+        put("risk_score", &|| Some(l(self.risk_score)));
+        put("session_duration_s", &|| Some(l(self.session_duration_s)));
+        put("action_count", &|| Some(l(self.action_count)));
+        put("raw_transport", &|| Some(s(&self.raw_transport)));
+        put("deny_count", &|| Some(l(self.deny_count)));
+        put("prior_action_classes", &|| {
+            Some(RestrictedExpression::new_set(
+                self.prior_action_classes.iter().map(|c| s(c)),
+            ))
+        });
+        put("last_resource", &|| Some(s(&self.last_resource)));
+        put("transfer_amount", &|| Some(l(self.transfer_amount)));
+        put("daily_cumulative_amount", &|| {
+            Some(l(self.daily_cumulative_amount))
+        });
+        put("transfers_last_10m", &|| Some(l(self.transfers_last_10m)));
+        put("same_payee_count_30m", &|| {
+            Some(l(self.same_payee_count_30m))
+        });
+        put("session_transfer_count", &|| {
+            Some(l(self.session_transfer_count))
+        });
+        put("method", &|| Some(s(&self.method)));
+        put("git_provider", &|| self.git.provider.as_deref().map(s));
+        put("git_owner", &|| self.git.owner.as_deref().map(s));
+        put("git_repo", &|| self.git.repo.as_deref().map(s));
+        put("git_ref", &|| self.git.git_ref.as_deref().map(s));
+        put("git_ref_type", &|| self.git.ref_type.as_deref().map(s));
+        put("git_operation", &|| self.git.operation.as_deref().map(s));
         pairs
+    }
+}
+
+/// A set of `EnforcementContext` attributes, by position in [`CONTEXT_ATTRIBUTES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttrMask(u32);
+
+impl AttrMask {
+    /// No attribute.
+    pub(crate) const NONE: AttrMask = AttrMask(0);
+    /// Every attribute.
+    pub(crate) const ALL: AttrMask = AttrMask(u32::MAX);
+
+    /// The mask with `name` added (unknown names add nothing: firma never sends them).
+    pub(crate) fn with(self, name: &str) -> AttrMask {
+        match CONTEXT_ATTRIBUTES.iter().position(|a| a.0 == name) {
+            Some(i) => AttrMask(self.0 | (1u32 << i)),
+            None => self,
+        }
+    }
+
+    /// Union.
+    pub(crate) fn union(self, other: AttrMask) -> AttrMask {
+        AttrMask(self.0 | other.0)
+    }
+
+    fn contains(self, index: usize) -> bool {
+        index < 32 && self.0 & (1u32 << index) != 0
+    }
+
+    fn len(self) -> usize {
+        (0..CONTEXT_ATTRIBUTES.len())
+            .filter(|i| self.contains(*i))
+            .count()
     }
 }
 
@@ -310,7 +357,11 @@ mod tests {
         assert!(c.prior_action_classes.is_empty());
         assert_eq!(PolicyContext::default().timestamp_ms, 0);
         // required attributes always present, optional ones only when set
-        let keys: Vec<String> = c.to_pairs().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = c
+            .to_pairs(AttrMask::ALL)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         let required: Vec<&str> = CONTEXT_ATTRIBUTES
             .iter()
             .filter(|a| a.2)
@@ -334,7 +385,16 @@ mod tests {
         assert_eq!(c.prior_action_classes, vec!["code.read".to_owned()]);
         c.apply_override("git_repo", &Value::Null).unwrap();
         assert_eq!(c.git.repo, None);
-        assert_eq!(c.to_pairs().len(), 16);
+        assert_eq!(c.to_pairs(AttrMask::ALL).len(), 16);
+        let some = AttrMask::NONE
+            .with("risk_score")
+            .with("git_repo")
+            .with("nope");
+        let keys: Vec<String> = c.to_pairs(some).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["risk_score"]);
+        c.git.repo = Some("r".into());
+        assert_eq!(c.to_pairs(some).len(), 2);
+        assert_eq!(c.to_pairs(AttrMask::NONE).len(), 0);
     }
 
     #[test]

@@ -59,31 +59,36 @@ impl Bundle {
                 message: "action class is not in the bundle".to_owned(),
             });
         };
-        if policies.is_empty() {
+        if policies.set.is_empty() {
             // No policy can apply: Cedar's default deny, nothing determining.
             return Ok(Verdict::default());
         }
         let r = &req.resource;
-        let (resource, entity) =
-            self.names
-                .resource(r.host, r.path, r.provider)
-                .map_err(|message| EvalError::Entity {
-                    resource: format!("{}{}", r.host, r.path),
-                    message,
-                })?;
-        let entities = match &self.action_entities {
-            None => Entities::from_entities([entity], None),
-            Some(actions) => actions.clone().add_entities([entity], None),
-        }
-        .map_err(|e| EvalError::Entity {
+        let entity_error = |message: String| EvalError::Entity {
             resource: format!("{}{}", r.host, r.path),
-            message: one_line(&e.to_string()),
-        })?;
+            message: one_line(&message),
+        };
+        // Build only what the group's policies can read (CED-12).
+        let (resource, entities) = if policies.usage.entity_attrs {
+            let (uid, entity) = self
+                .names
+                .resource(r.host, r.path, r.provider)
+                .map_err(entity_error)?;
+            let entities = match &self.action_entities {
+                None => Entities::from_entities([entity], None),
+                Some(actions) => actions.clone().add_entities([entity], None),
+            }
+            .map_err(|e| entity_error(e.to_string()))?;
+            (uid, entities)
+        } else {
+            let entities = self.action_entities.clone().unwrap_or_else(Entities::empty);
+            (self.names.resource_uid(r.host, r.path), entities)
+        };
         let request_error = |m: String| EvalError::Request {
             action: req.action.as_str().to_owned(),
             message: one_line(&m),
         };
-        let context = Context::from_pairs(req.context.to_pairs())
+        let context = Context::from_pairs(req.context.to_pairs(policies.usage.context))
             .map_err(|e| request_error(e.to_string()))?;
         // Request shape was validated against the schema at compile (CED-10).
         let request = Request::new(
@@ -94,7 +99,9 @@ impl Bundle {
             None,
         )
         .map_err(|e| request_error(e.to_string()))?;
-        let response = self.authorizer.is_authorized(&request, policies, &entities);
+        let response = self
+            .authorizer
+            .is_authorized(&request, &policies.set, &entities);
         let diagnostics = response.diagnostics();
         let mut determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
         determining.sort_unstable();

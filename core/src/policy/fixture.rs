@@ -383,6 +383,7 @@ path = "bundle/"
         }));
     }
 
+    // CED-16, ACL-3
     #[test]
     fn errors_name_file_position_and_key() {
         let e = parse_err(&GOOD.replace("risk_score = 90", "risk_scor = 90"));

@@ -14,6 +14,7 @@ mod eval;
 pub mod fixture;
 mod schema;
 mod source;
+mod usage;
 mod validate;
 
 pub use bundle::Bundle;

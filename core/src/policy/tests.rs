@@ -423,3 +423,25 @@ fn anonymous_is_the_policy_only_principal() {
         .allowed
     );
 }
+
+// CED-12: a group that reads no entity attribute is evaluated without the
+// resource entity; scope `==`/`in` on the resource still work.
+#[test]
+fn entity_free_groups_keep_scope_semantics() {
+    let b = bundle(&[(
+        "s.cedar",
+        "permit(principal, action, resource in Firma::Resource::\"a.example/\");\n\
+         forbid(principal == Firma::Agent::\"bad\", action, resource);\n\
+         permit(principal, action == Firma::Action::\"code.read\", resource) when { context.risk_score < 5 };",
+    )]);
+    let ctx = PolicyContext::default();
+    assert!(eval(&b, SEND, "a.example", "/", &ctx).allowed);
+    assert!(!eval(&b, SEND, "b.example", "/", &ctx).allowed);
+    let v = eval_full(&b, "bad", SEND, "a.example", "/", None, &ctx);
+    assert_eq!(
+        (v.allowed, v.policies.as_slice()),
+        (false, &["s.cedar#1".to_owned()][..])
+    );
+    let v = eval(&b, ActionClass::CodeRead, "z", "/", &ctx);
+    assert_eq!(v.policies, ["s.cedar#2"]);
+}

@@ -1,0 +1,404 @@
+//! The HTTP forward proxy (SDC-5..13): one hyper service per client
+//! connection. Every request goes through `Engine::decide`; the decision is
+//! recorded before anything is forwarded; denies are answered locally.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use firma_core::config::HostPort;
+use firma_core::engine::Engine;
+use firma_core::normalize::{Intent, RawRequest, Scheme};
+use firma_core::{Decision, ReasonCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Request, Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use super::audit_sink::AuditSink;
+use super::clock::wall_now;
+use super::headers::strip_hop_by_hop;
+use super::ids::EventIds;
+use super::log::log;
+
+/// Response body type of the proxy.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+const TARGET: &str = "firma_sidecar::interceptor::http";
+
+/// Shared, read-only state of the proxy.
+pub struct Proxy {
+    /// The enforcement engine.
+    pub engine: Engine,
+    /// The audit writer.
+    pub audit: AuditSink,
+    /// `[sidecar.upstream] resolve`.
+    pub resolve: BTreeMap<HostPort, SocketAddr>,
+    /// `upstream_connect_timeout_ms`.
+    pub connect_timeout: Duration,
+    /// `upstream_read_timeout_ms`.
+    pub read_timeout: Duration,
+    /// Event id source.
+    pub ids: EventIds,
+}
+
+/// The upstream connection a client connection is currently reusing.
+#[derive(Default)]
+pub struct ConnState {
+    upstream: Option<(SocketAddr, SendRequest<Body>)>,
+}
+
+/// Per-connection handle given to the service.
+pub type ConnHandle = Arc<Mutex<ConnState>>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn json_response(status: u16, body: String) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Proxy {
+    /// Handle one request from a client connection.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnHandle,
+    ) -> Result<Response<Body>, Infallible> {
+        let started = Instant::now();
+        let now = wall_now();
+        let event_id = self.ids.next(now);
+        let target = req.uri().to_string();
+        let decision = {
+            let headers: Vec<(&str, &[u8])> = req
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .collect();
+            let raw = RawRequest {
+                method: req.method().as_str(),
+                target: &target,
+                headers: &headers,
+                tunnel: None,
+            };
+            let d = self.engine.decide(&raw, now);
+            self.engine.finish(d, started.elapsed())
+        };
+        if !decision.forwards() {
+            return Ok(self.answer_locally(decision, &event_id, started).await);
+        }
+        let Some(intent) = decision.intent.clone() else {
+            // INVARIANT: a forwarding decision always carries its intent.
+            let d = Decision::malformed("internal error: forwarding decision without an intent");
+            return Ok(self.answer_locally(d, &event_id, started).await);
+        };
+        if intent.connect {
+            return Ok(self.connect(req, decision, intent, event_id, started).await);
+        }
+        Ok(self
+            .forward(req, decision, intent, event_id, started, conn)
+            .await)
+    }
+
+    /// Record a decision that is answered by the Sidecar itself (DENY, ABORT).
+    async fn answer_locally(
+        &self,
+        decision: Decision,
+        event_id: &str,
+        started: Instant,
+    ) -> Response<Body> {
+        if let Err(e) = self
+            .audit
+            .record(&decision, event_id, wall_now(), micros(started))
+            .await
+        {
+            log!(Error, TARGET, "{e}");
+        }
+        let status = decision.response_status().unwrap_or(403);
+        let body = decision.response_body(event_id).unwrap_or_default();
+        json_response(status, body)
+    }
+
+    /// Refuse a call whose audit record could not be written (fail closed).
+    fn audit_failed(event_id: &str, e: &impl std::fmt::Display) -> Response<Body> {
+        log!(Error, TARGET, "{e}; refusing the call");
+        let body = format!(
+            "{{\"denied\":true,\"reason\":\"FailClosed\",\"detail\":{},\"event_id\":{}}}",
+            serde_json::to_string(&e.to_string()).unwrap_or_default(),
+            serde_json::to_string(event_id).unwrap_or_default()
+        );
+        json_response(503, body)
+    }
+
+    /// Where to connect for `host:port`: the resolve override, else DNS.
+    async fn resolve_addr(&self, intent: &Intent) -> Result<SocketAddr, String> {
+        let key = HostPort {
+            host: intent.host.clone(),
+            port: intent.port,
+        };
+        if let Some(addr) = self.resolve.get(&key) {
+            return Ok(*addr);
+        }
+        let host = intent.host.trim_start_matches('[').trim_end_matches(']');
+        let mut addrs = tokio::net::lookup_host((host, intent.port))
+            .await
+            .map_err(|e| format!("cannot resolve `{}`: {e}", intent.host))?;
+        addrs
+            .next()
+            .ok_or_else(|| format!("`{}` resolved to no address", intent.host))
+    }
+
+    /// Resolve, re-check against protected endpoints, and connect.
+    /// `Err` carries the final decision (DENY or ABORT) to answer with.
+    async fn dial(
+        &self,
+        decision: Decision,
+        intent: &Intent,
+    ) -> Result<(Decision, SocketAddr, TcpStream), Decision> {
+        let addr = match self.resolve_addr(intent).await {
+            Ok(a) => a,
+            Err(e) => return Err(decision.abort(ReasonCode::UpstreamUnavailable, e)),
+        };
+        let decision = self.engine.check_resolved(decision, addr);
+        if !decision.forwards() {
+            return Err(decision);
+        }
+        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Ok((decision, addr, stream))
+            }
+            Ok(Err(e)) => Err(decision.abort(
+                ReasonCode::UpstreamUnavailable,
+                format!(
+                    "cannot connect to `{}:{}` ({addr}): {e}",
+                    intent.host, intent.port
+                ),
+            )),
+            Err(_) => Err(decision.abort(
+                ReasonCode::UpstreamTimeout,
+                format!(
+                    "connecting to `{}:{}` ({addr}) took longer than {} ms",
+                    intent.host,
+                    intent.port,
+                    self.connect_timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    /// CONNECT: record, answer 200 and relay bytes both ways (SDC-8).
+    async fn connect(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        decision: Decision,
+        intent: Intent,
+        event_id: String,
+        started: Instant,
+    ) -> Response<Body> {
+        let (decision, _, upstream) = match self.dial(decision, &intent).await {
+            Ok(v) => v,
+            Err(d) => return self.answer_locally(d, &event_id, started).await,
+        };
+        if let Err(e) = self
+            .audit
+            .record(&decision, &event_id, wall_now(), micros(started))
+            .await
+        {
+            return Self::audit_failed(&event_id, &e);
+        }
+        tokio::spawn(async move {
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => {
+                    let mut client = TokioIo::new(upgraded);
+                    let mut upstream = upstream;
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                    {
+                        log!(
+                            Debug,
+                            TARGET,
+                            "tunnel to {}:{} closed: {e}",
+                            intent.host,
+                            intent.port
+                        );
+                    }
+                }
+                Err(e) => log!(Debug, TARGET, "CONNECT upgrade failed: {e}"),
+            }
+        });
+        Response::new(empty())
+    }
+
+    /// Reuse this connection's upstream connection if it goes to `addr`,
+    /// else dial a new one (and record the decision only once connected).
+    async fn forward(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        decision: Decision,
+        intent: Intent,
+        event_id: String,
+        started: Instant,
+        conn: ConnHandle,
+    ) -> Response<Body> {
+        if intent.scheme == Scheme::Https {
+            let d = decision.abort(
+                ReasonCode::UpstreamUnavailable,
+                "absolute-form https:// requests are not forwarded; clients use CONNECT for https",
+            );
+            return self.answer_locally(d, &event_id, started).await;
+        }
+        let mut state = conn.lock().await;
+        let reusable = match state.upstream.take() {
+            Some((addr, mut sender)) => sender.ready().await.is_ok().then_some((addr, sender)),
+            None => None,
+        };
+        let (decision, addr, mut sender) = match reusable {
+            Some((addr, sender)) if self.same_destination(&intent, addr).await => {
+                let decision = self.engine.check_resolved(decision, addr);
+                if !decision.forwards() {
+                    return self.answer_locally(decision, &event_id, started).await;
+                }
+                (decision, addr, sender)
+            }
+            _ => {
+                let (decision, addr, stream) = match self.dial(decision, &intent).await {
+                    Ok(v) => v,
+                    Err(d) => return self.answer_locally(d, &event_id, started).await,
+                };
+                match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+                    Ok((sender, connection)) => {
+                        tokio::spawn(async move {
+                            let _ = connection.await;
+                        });
+                        (decision, addr, sender)
+                    }
+                    Err(e) => {
+                        let d = decision.abort(
+                            ReasonCode::UpstreamUnavailable,
+                            format!("upstream handshake failed: {e}"),
+                        );
+                        return self.answer_locally(d, &event_id, started).await;
+                    }
+                }
+            }
+        };
+
+        // The record is on disk before a byte of the request leaves (SDC-14).
+        if let Err(e) = self
+            .audit
+            .record(&decision, &event_id, wall_now(), micros(started))
+            .await
+        {
+            return Self::audit_failed(&event_id, &e);
+        }
+
+        let upstream_req = match build_upstream_request(req, &intent) {
+            Ok(r) => r,
+            Err(e) => {
+                let d = decision.abort(
+                    ReasonCode::UpstreamUnavailable,
+                    format!("cannot build the upstream request: {e}"),
+                );
+                return self.dispatch_failed(d, &event_id, started).await;
+            }
+        };
+        match tokio::time::timeout(self.read_timeout, sender.send_request(upstream_req)).await {
+            Ok(Ok(resp)) => {
+                state.upstream = Some((addr, sender));
+                drop(state);
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.boxed())
+            }
+            Ok(Err(e)) => {
+                let d = decision.abort(
+                    ReasonCode::UpstreamUnavailable,
+                    format!(
+                        "upstream `{}` failed after request `{event_id}` was forwarded: {e}",
+                        intent.authority
+                    ),
+                );
+                self.dispatch_failed(d, &event_id, started).await
+            }
+            Err(_) => {
+                let d = decision.abort(
+                    ReasonCode::UpstreamTimeout,
+                    format!(
+                        "upstream `{}` sent no response within {} ms after request `{event_id}` was forwarded",
+                        intent.authority,
+                        self.read_timeout.as_millis()
+                    ),
+                );
+                self.dispatch_failed(d, &event_id, started).await
+            }
+        }
+    }
+
+    /// A failure after the ALLOW record was written: a second record (SDC-14).
+    async fn dispatch_failed(
+        &self,
+        decision: Decision,
+        forwarded_id: &str,
+        started: Instant,
+    ) -> Response<Body> {
+        let id = self.ids.next(wall_now());
+        log!(Warn, TARGET, "{}", decision.detail);
+        let _ = forwarded_id;
+        self.answer_locally(decision, &id, started).await
+    }
+
+    async fn same_destination(&self, intent: &Intent, addr: SocketAddr) -> bool {
+        self.resolve_addr(intent).await.is_ok_and(|a| a == addr)
+    }
+}
+
+/// The request the upstream sees: origin-form normalized target, the
+/// client's end-to-end headers, a Host header, streamed body.
+fn build_upstream_request(
+    req: Request<Incoming>,
+    intent: &Intent,
+) -> Result<Request<Body>, hyper::http::Error> {
+    let (parts, body) = req.into_parts();
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    if !headers.contains_key(HOST)
+        && let Ok(v) = HeaderValue::from_str(&intent.authority)
+    {
+        headers.insert(HOST, v);
+    }
+    let target = if intent.forward_target.is_empty() {
+        "/"
+    } else {
+        intent.forward_target.as_str()
+    };
+    let mut out = Request::builder()
+        .method(parts.method)
+        .uri(target)
+        .version(Version::HTTP_11)
+        .body(body.boxed())?;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
