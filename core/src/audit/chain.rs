@@ -25,6 +25,7 @@ pub fn line_hash(line: &[u8]) -> String {
 pub struct AuditChain {
     next_seq: u64,
     prev_hash: String,
+    extra_redactions: Vec<String>,
 }
 
 impl AuditChain {
@@ -33,6 +34,7 @@ impl AuditChain {
         AuditChain {
             next_seq: 0,
             prev_hash: GENESIS_HASH.to_owned(),
+            extra_redactions: Vec::new(),
         }
     }
 
@@ -57,7 +59,15 @@ impl AuditChain {
         Ok(AuditChain {
             next_seq,
             prev_hash: line_hash(line),
+            extra_redactions: Vec::new(),
         })
+    }
+
+    /// Also redact the values of these query parameters (`[sidecar.audit]
+    /// redact_query_params`, AUD-6) in every record sealed from now on.
+    pub fn with_redactions(mut self, names: Vec<String>) -> Self {
+        self.extra_redactions = names;
+        self
     }
 
     /// The `seq` the next sealed record gets.
@@ -78,7 +88,7 @@ impl AuditChain {
         meta: &RecordMeta<'_>,
         signer: &dyn AuditSigner,
     ) -> String {
-        let mut record = unsigned_record(decision, meta, self.next_seq, &self.prev_hash);
+        let mut record = unsigned_record(decision, meta, self.next_seq, &self.prev_hash, &self.extra_redactions);
         let mut unsigned = String::with_capacity(1024);
         write_integer_json(&mut unsigned, &record);
         let signature = STANDARD.encode(signer.sign(unsigned.as_bytes()));

@@ -22,7 +22,7 @@ pub use canonical::{CanonicalError, canonicalize};
 pub use chain::{AuditChain, GENESIS_HASH, Recovery, line_hash, recover};
 pub use keys::{AuditVerifier, key_id, private_key_pkcs8_der};
 pub use record::{MAX_SAFE_INTEGER, RecordMeta, SCHEMA};
-pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query};
+pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_query_with};
 pub use sign::{AuditSigner, P256Signer};
 pub use verify::{LineError, VerifyErrorKind, VerifyReport, verify_log};
 

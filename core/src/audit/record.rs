@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::redact::redact_query;
+use super::redact::redact_query_with;
 use crate::engine::Decision;
 use crate::normalize::Intent;
 use crate::time::UnixTime;
@@ -31,6 +31,7 @@ pub(crate) fn unsigned_record(
     meta: &RecordMeta<'_>,
     seq: u64,
     prev_hash: &str,
+    extra_redactions: &[String],
 ) -> Value {
     let p = &decision.principal;
     json!({
@@ -41,7 +42,7 @@ pub(crate) fn unsigned_record(
         "session_id": p.session_id,
         "agent_id": p.agent_id,
         "token_id": p.token_id,
-        "envelope": { "intent": intent_json(decision) },
+        "envelope": { "intent": intent_json(decision, extra_redactions) },
         "decision": {
             "outcome": decision.outcome.as_str(),
             "reason": decision.reason.map(|r| r.as_str()),
@@ -56,7 +57,7 @@ pub(crate) fn unsigned_record(
     })
 }
 
-fn intent_json(decision: &Decision) -> Value {
+fn intent_json(decision: &Decision, extra_redactions: &[String]) -> Value {
     let action_class = decision.action_class.map(|c| c.as_str());
     let mut intent = Map::new();
     intent.insert("action_class".into(), json!(action_class));
@@ -74,7 +75,7 @@ fn intent_json(decision: &Decision) -> Value {
                 "resource".into(),
                 json!({ "host": i.authority, "path": i.path, "provider": decision.provider }),
             );
-            intent.insert("query".into(), json!(i.query.as_deref().map(redact_query)));
+            intent.insert("query".into(), json!(i.query.as_deref().map(|q| redact_query_with(q, extra_redactions))));
         }
         None => {
             intent.insert("method".into(), Value::Null);

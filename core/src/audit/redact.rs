@@ -25,13 +25,19 @@ pub const REDACTED: &str = "<redacted>";
 /// `<redacted>`. Pairs are separated by `&`; pairs without `=` and the order
 /// and spelling of everything else are kept as they are.
 pub fn redact_query(query: &str) -> String {
+    redact_query_with(query, &[])
+}
+
+/// Like [`redact_query`], also redacting the names in `extra`
+/// (`[sidecar.audit] redact_query_params`, compared case-insensitively).
+pub fn redact_query_with(query: &str, extra: &[String]) -> String {
     let mut out = String::with_capacity(query.len());
     for (i, pair) in query.split('&').enumerate() {
         if i > 0 {
             out.push('&');
         }
         match pair.split_once('=') {
-            Some((name, _)) if is_sensitive(name) => {
+            Some((name, _)) if is_sensitive(name, extra) => {
                 out.push_str(name);
                 out.push('=');
                 out.push_str(REDACTED);
@@ -42,11 +48,11 @@ pub fn redact_query(query: &str) -> String {
     out
 }
 
-fn is_sensitive(raw_name: &str) -> bool {
+fn is_sensitive(raw_name: &str, extra: &[String]) -> bool {
     let name = percent_decode_lossy(raw_name);
-    SENSITIVE_QUERY_KEYS
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(name.trim()))
+    let name = name.trim();
+    SENSITIVE_QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name))
+        || extra.iter().any(|k| k.eq_ignore_ascii_case(name))
 }
 
 /// Decode `%XX` escapes and `+` (form encoding of a space); invalid escapes are
@@ -110,5 +116,17 @@ mod tests {
         );
         assert_eq!(redact_query(""), "");
         assert_eq!(redact_query("%zz=1&%=2&%4=3"), "%zz=1&%=2&%4=3");
+    }
+}
+
+#[cfg(test)]
+mod extra_tests {
+    use super::*;
+
+    #[test]
+    fn aud_6_configured_names_are_redacted_too() {
+        let extra = vec!["Session".to_owned()];
+        assert_eq!(redact_query_with("session=abc&q=1&token=t", &extra), "session=<redacted>&q=1&token=<redacted>");
+        assert_eq!(redact_query("session=abc"), "session=abc");
     }
 }

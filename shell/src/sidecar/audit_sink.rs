@@ -112,6 +112,7 @@ impl AuditSink {
     pub fn open(
         target: &SinkTarget,
         signer: Arc<dyn AuditSigner>,
+        redactions: Vec<String>,
         now_unix: u64,
     ) -> Result<(AuditSink, SinkThread), SinkError> {
         let (out, chain) = match target {
@@ -121,6 +122,7 @@ impl AuditSink {
                 (Out::File(file), chain)
             }
         };
+        let chain = chain.with_redactions(redactions);
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("firma-audit".into())

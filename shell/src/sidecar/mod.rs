@@ -6,6 +6,7 @@ mod audit_sink;
 mod clock;
 mod discover;
 mod embedded;
+mod first_head;
 mod headers;
 mod ids;
 pub(crate) mod log;
@@ -155,7 +156,12 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
 
     let now = wall_now();
     let target = startup::sink_target(&sc.audit.sink);
-    let (audit, audit_thread) = AuditSink::open(&target, signer, now.as_nanos() / 1_000_000_000)?;
+    let (audit, audit_thread) = AuditSink::open(
+        &target,
+        signer,
+        sc.audit.redact_query_params.clone(),
+        now.as_nanos() / 1_000_000_000,
+    )?;
     match &sc.audit.sink {
         SinkConfig::File(p) => log!(
             Info,
@@ -188,6 +194,7 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
         connect_timeout: sc.interceptor.upstream_connect_timeout,
         read_timeout: sc.interceptor.upstream_read_timeout,
         ids: EventIds::new(now),
+        max_body: sc.interceptor.max_request_body_bytes.get(),
     });
     log!(Info, "firma_sidecar", "sidecar ready");
 
@@ -217,19 +224,31 @@ async fn serve(listener: TcpListener, proxy: Arc<Proxy>, drain: Duration) {
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = Arc::clone(&proxy);
-                let conn_state: ConnHandle = ConnHandle::default();
-                let svc_proxy = Arc::clone(&proxy);
-                let service = service_fn(move |req| Arc::clone(&svc_proxy).handle(req, Arc::clone(&conn_state)));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
                 let mut shutdown = drain_state.subscribe();
                 let guard = drain_state.enter();
                 tokio::spawn(async move {
                     let _guard = guard;
+                    let mut stream = stream;
+                    let peeked = tokio::select! {
+                        p = first_head::peek(&mut stream, HEADER_READ_TIMEOUT) => p,
+                        _ = shutdown.changed() => return,
+                    };
+                    let prefix = match peeked {
+                        (_, first_head::FirstHead::Suspicious(method, target, headers)) => {
+                            proxy.refuse_first_head(stream, &method, &target, &headers).await;
+                            return;
+                        }
+                        (prefix, first_head::FirstHead::Ordinary) => prefix,
+                    };
+                    let conn_state: ConnHandle = ConnHandle::default();
+                    let svc_proxy = Arc::clone(&proxy);
+                    let service = service_fn(move |req| Arc::clone(&svc_proxy).handle(req, Arc::clone(&conn_state)));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(first_head::Rewind::new(prefix, stream)), service)
+                        .with_upgrades();
                     tokio::pin!(conn);
                     let result = tokio::select! {
                         r = conn.as_mut() => r,
@@ -261,6 +280,50 @@ async fn serve(listener: TcpListener, proxy: Arc<Proxy>, drain: Duration) {
 }
 
 impl Proxy {
+    /// SDC-19: a first head carrying both framing headers is decided by core
+    /// from the raw header list (which hyper would have rewritten), recorded,
+    /// answered 403 and the connection closed.
+    async fn refuse_first_head(
+        &self,
+        mut stream: tokio::net::TcpStream,
+        method: &str,
+        target: &str,
+        headers: &[(String, Vec<u8>)],
+    ) {
+        use tokio::io::AsyncWriteExt;
+        let started = std::time::Instant::now();
+        let now = wall_now();
+        let id = self.ids.next(now);
+        let list: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let raw = firma_core::normalize::RawRequest {
+            method,
+            target,
+            headers: &list,
+            tunnel: None,
+        };
+        let mut d = self.engine.decide(&raw, now);
+        if d.forwards() {
+            // INVARIANT (fail closed): this path never forwards.
+            d = firma_core::Decision::malformed(
+                "request has both Content-Length and Transfer-Encoding",
+            );
+        }
+        let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Err(e) = self.audit.record(&d, &id, now, latency).await {
+            log!(Error, "firma_sidecar::audit", "{e}");
+        }
+        let body = d.response_body(&id).unwrap_or_default();
+        let resp = format!(
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(resp.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+
     /// SDC-13: a request head hyper could not parse still gets its record.
     async fn record_unparsable(&self, peer: std::net::SocketAddr, e: &hyper::Error) {
         let now = wall_now();

@@ -14,7 +14,7 @@ use firma_core::engine::Engine;
 use firma_core::normalize::{Intent, RawRequest, Scheme};
 use firma_core::{Decision, ReasonCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
@@ -31,6 +31,8 @@ use super::log::log;
 
 /// Response body type of the proxy.
 pub type Body = BoxBody<Bytes, hyper::Error>;
+/// Request body type sent upstream (size-limited, SDC-18).
+type UpBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 const TARGET: &str = "firma_sidecar::interceptor::http";
 
@@ -48,12 +50,14 @@ pub struct Proxy {
     pub read_timeout: Duration,
     /// Event id source.
     pub ids: EventIds,
+    /// `max_request_body_bytes`.
+    pub max_body: u64,
 }
 
 /// The upstream connection a client connection is currently reusing.
 #[derive(Default)]
 pub struct ConnState {
-    upstream: Option<(SocketAddr, SendRequest<Body>)>,
+    upstream: Option<(SocketAddr, SendRequest<UpBody>)>,
 }
 
 /// Per-connection handle given to the service.
@@ -92,6 +96,13 @@ impl Proxy {
         let now = wall_now();
         let event_id = self.ids.next(now);
         let target = req.uri().to_string();
+        if let Some(len) = declared_length(&req).filter(|len| *len > self.max_body) {
+            let d = Decision::malformed(format!(
+                "request body of {len} bytes exceeds max_request_body_bytes ({})",
+                self.max_body
+            ));
+            return Ok(self.answer_locally(d, &event_id, started).await);
+        }
         let decision = {
             let headers: Vec<(&str, &[u8])> = req
                 .headers()
@@ -315,7 +326,7 @@ impl Proxy {
             return Self::audit_failed(&event_id, &e);
         }
 
-        let upstream_req = match build_upstream_request(req, &intent) {
+        let upstream_req = match build_upstream_request(req, &intent, self.max_body) {
             Ok(r) => r,
             Err(e) => {
                 let d = decision.abort(
@@ -380,7 +391,8 @@ impl Proxy {
 fn build_upstream_request(
     req: Request<Incoming>,
     intent: &Intent,
-) -> Result<Request<Body>, hyper::http::Error> {
+    max_body: u64,
+) -> Result<Request<UpBody>, hyper::http::Error> {
     let (parts, body) = req.into_parts();
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
@@ -394,11 +406,21 @@ fn build_upstream_request(
     } else {
         intent.forward_target.as_str()
     };
+    let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
     let mut out = Request::builder()
         .method(parts.method)
         .uri(target)
         .version(Version::HTTP_11)
-        .body(body.boxed())?;
+        .body(Limited::new(body, limit).boxed())?;
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// The largest `Content-Length` the client declared, if any parses.
+fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get_all(hyper::header::CONTENT_LENGTH)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .max()
 }
