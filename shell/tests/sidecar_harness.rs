@@ -36,7 +36,8 @@ fn upstream_records_requests_over_keep_alive_and_chunked_bodies() {
 fn silent_upstream_never_answers() {
     let up = Upstream::with(Behavior::Silent);
     let mut s = std::net::TcpStream::connect(up.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut buf = [0u8; 16];
     let e = s.read(&mut buf).unwrap_err();

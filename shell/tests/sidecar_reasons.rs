@@ -75,7 +75,10 @@ fn policy_denied() {
         &Config::default().resolve("paste.rs:80", up.addr),
     );
     let sc = ws.start();
-    let r = curl(&sc.proxy_url(), &["-X", "POST", "http://paste.rs/", "-d", "x"]);
+    let r = curl(
+        &sc.proxy_url(),
+        &["-X", "POST", "http://paste.rs/", "-d", "x"],
+    );
     let body = r.resp().assert_deny("PolicyDenied");
     up.assert_untouched("PolicyDenied");
     let recs = ws.audit().expect_records(1);
@@ -188,7 +191,11 @@ fn malformed_requests() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(up.seen().is_empty(), "forwarded: {:?}", up.seen());
-    assert_eq!(up.accepts(), 0, "a malformed request opened an upstream connection");
+    assert_eq!(
+        up.accepts(),
+        0,
+        "a malformed request opened an upstream connection"
+    );
     let recs = ws.audit().expect_records(expected_records);
     for rec in &recs {
         assert_eq!(field(rec, "decision.outcome"), "DENY", "{rec}");

@@ -116,18 +116,31 @@ fn seed000_standalone_walkthrough() {
     for want in &expected {
         match messages[at..].iter().position(|m| m == want) {
             Some(i) => at += i + 1,
-            None => panic!("start-up log lacks {want:?} (in order); stderr:\n{}", lines.join("\n")),
+            None => panic!(
+                "start-up log lacks {want:?} (in order); stderr:\n{}",
+                lines.join("\n")
+            ),
         }
     }
-    assert_eq!(messages.last(), Some(&"sidecar ready"), "ready is the last line");
+    assert_eq!(
+        messages.last(),
+        Some(&"sidecar ready"),
+        "ready is the last line"
+    );
     // `<RFC 3339 time> <LEVEL> <target>: <message>`
     for line in &lines {
         let mut parts = line.split_whitespace();
         let time = parts.next().unwrap_or_default();
-        assert!(UnixTime::parse_rfc3339(time).is_some(), "log time {time:?} in {line:?}");
+        assert!(
+            UnixTime::parse_rfc3339(time).is_some(),
+            "log time {time:?} in {line:?}"
+        );
         assert_eq!(parts.next(), Some("INFO"), "level in {line:?}");
         let target = parts.next().unwrap_or_default();
-        assert!(target.starts_with("firma") && target.ends_with(':'), "target in {line:?}");
+        assert!(
+            target.starts_with("firma") && target.ends_with(':'),
+            "target in {line:?}"
+        );
     }
     assert!(sc.addr.ip().is_loopback() && sc.addr.port() != 0);
 
@@ -143,7 +156,10 @@ fn seed000_standalone_walkthrough() {
     let seen = up.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "GET");
-    assert_eq!(seen[0].target, "/london?format=3", "origin form upstream (SDC-5)");
+    assert_eq!(
+        seen[0].target, "/london?format=3",
+        "origin form upstream (SDC-5)"
+    );
     assert_eq!(seen[0].header("host"), Some("wttr.in"));
 
     // Step 7: DENY, answered by the sidecar alone (SDC-7, DEC-13).
@@ -171,16 +187,26 @@ fn seed000_standalone_walkthrough() {
     assert_eq!(field(allow, "decision.outcome"), "ALLOW");
     assert_eq!(field(allow, "decision.reason"), &Value::Null);
     assert_eq!(field(allow, "decision.stage"), "policy");
-    assert_eq!(field(allow, "decision.matched_policies"), &json!(["default.cedar#0"]));
+    assert_eq!(
+        field(allow, "decision.matched_policies"),
+        &json!(["default.cedar#0"])
+    );
     let bv = field(allow, "decision.bundle_version").as_str().unwrap();
-    assert!(bv.len() == 64 && bv.bytes().all(|b| b.is_ascii_hexdigit()), "{bv}");
+    assert!(
+        bv.len() == 64 && bv.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{bv}"
+    );
     assert_eq!(
         field(allow, "envelope.intent"),
         &json!({"action_class": class, "method": "GET", "query": "format=3", "scheme": "http",
                 "resource": {"host": "wttr.in", "path": "/london", "provider": null}})
     );
     for k in ["session_id", "agent_id", "token_id"] {
-        assert_eq!(field(allow, k), &Value::Null, "{k} in policy-only mode (DEC-7)");
+        assert_eq!(
+            field(allow, k),
+            &Value::Null,
+            "{k} in policy-only mode (DEC-7)"
+        );
     }
 
     let denied = by_event(&recs, deny["event_id"].as_str().unwrap());
@@ -188,7 +214,10 @@ fn seed000_standalone_walkthrough() {
     assert_eq!(field(denied, "decision.outcome"), "DENY");
     assert_eq!(field(denied, "decision.reason"), "PolicyDenied");
     assert_eq!(field(denied, "decision.detail"), &deny["detail"]);
-    assert_eq!(field(denied, "decision.matched_policies"), &json!(["default.cedar#1"]));
+    assert_eq!(
+        field(denied, "decision.matched_policies"),
+        &json!(["default.cedar#1"])
+    );
     assert_eq!(field(denied, "envelope.intent.action_class"), class);
     assert_eq!(field(denied, "envelope.intent.method"), "POST");
     assert_eq!(field(denied, "envelope.intent.resource.host"), "paste.rs");
@@ -204,11 +233,21 @@ fn seed000_standalone_walkthrough() {
     assert_eq!(field(pass, "envelope.intent.resource.host"), "example.org");
 
     // The signature block names the key: sha256 of the SPKI DER (AUD-12).
-    let der = openssl(&["pkey", "-in", &format!("{d}/audit.key"), "-pubout", "-outform", "DER"]);
+    let der = openssl(&[
+        "pkey",
+        "-in",
+        &format!("{d}/audit.key"),
+        "-pubout",
+        "-outform",
+        "DER",
+    ]);
     let digest = openssl_sha256(&der);
     for r in &recs {
         assert_eq!(field(r, "signature.alg"), "ES256");
-        assert_eq!(field(r, "signature.key_id"), &json!(format!("sha256:{digest}")));
+        assert_eq!(
+            field(r, "signature.key_id"),
+            &json!(format!("sha256:{digest}"))
+        );
     }
 
     // `firma audit verify` accepts the log with the private and the public key.

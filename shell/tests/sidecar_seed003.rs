@@ -88,7 +88,10 @@ fn seed003_extension_is_merged_and_classifies() {
         lines.join("\n")
     );
 
-    let r = curl(&sc.proxy_url(), &["http://api.acme-saas.com/api/v1/users/42"]);
+    let r = curl(
+        &sc.proxy_url(),
+        &["http://api.acme-saas.com/api/v1/users/42"],
+    );
     assert_eq!(r.resp().status, 200, "{}", r.resp().text());
     assert_eq!(up.seen()[0].target, "/api/v1/users/42");
 
@@ -179,7 +182,11 @@ fn seed003_wildcard_matches_exactly_one_label() {
         let r = curl(&proxy, &[&format!("http://{host}/x")]);
         r.resp().assert_deny("MappingNotFound");
     }
-    assert_eq!(up.seen().len(), 2, "only the two matching hosts reached upstream");
+    assert_eq!(
+        up.seen().len(),
+        2,
+        "only the two matching hosts reached upstream"
+    );
     let recs = ws.audit().expect_records(4);
     let classes: Vec<&Value> = recs
         .iter()
@@ -187,6 +194,11 @@ fn seed003_wildcard_matches_exactly_one_label() {
         .collect();
     assert_eq!(
         classes,
-        [&json!("credential.read"), &json!("credential.read"), &Value::Null, &Value::Null]
+        [
+            &json!("credential.read"),
+            &json!("credential.read"),
+            &Value::Null,
+            &Value::Null
+        ]
     );
 }

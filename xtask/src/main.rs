@@ -5,6 +5,9 @@
 //! - `conformance`  — run the conformance fixtures against firma-core
 //! - `tidy`         — architecture checks (firma-core stays sans-IO)
 //! - `bench`        — criterion micro-benchmarks (`-- <filter>` passes through)
+//! - `bench-proxy`  — loopback load bench: direct, bare proxy, `firma sidecar` (wrk)
+
+mod bench_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -20,9 +23,10 @@ fn main() -> ExitCode {
         "conformance" => conformance(rest),
         "tidy" => tidy(),
         "bench" => bench(rest),
+        "bench-proxy" => bench_proxy::run(rest),
         "help" | "-h" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci            fmt --check, clippy -D warnings, tidy, all tests, conformance\n  conformance   run fixtures/conformance against firma-core\n  tidy          check that firma-core has no I/O dependencies\n  bench         run the criterion benches (extra args go to `cargo bench`)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci            fmt --check, clippy -D warnings, tidy, all tests, conformance\n  conformance   run fixtures/conformance against firma-core\n  tidy          check that firma-core has no I/O dependencies\n  bench         run the criterion benches (extra args go to `cargo bench`)\n  bench-proxy   loopback load bench with wrk: direct, bare proxy, firma sidecar (see benches/README.md)"
             );
             Ok(())
         }

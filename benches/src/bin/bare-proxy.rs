@@ -124,9 +124,8 @@ async fn serve(addr: SocketAddr, resolve: Arc<Resolve>) -> Result<(), String> {
         let resolve = Arc::clone(&resolve);
         tokio::spawn(async move {
             let upstream: Arc<Mutex<Upstream>> = Arc::new(Mutex::new(None));
-            let service = service_fn(move |req| {
-                forward(req, Arc::clone(&upstream), Arc::clone(&resolve))
-            });
+            let service =
+                service_fn(move |req| forward(req, Arc::clone(&upstream), Arc::clone(&resolve)));
             // Clients closing mid-request are normal at the end of a load run.
             let _ = http1::Builder::new()
                 .keep_alive(true)

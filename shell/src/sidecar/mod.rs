@@ -122,7 +122,11 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
         ));
     }
 
-    let rules = startup::load_rules(&sc.mapping.rules)?;
+    let config_dir = match &config.origin {
+        firma_core::config::ConfigOrigin::File(p) => p.parent().map(std::path::Path::to_path_buf),
+        firma_core::config::ConfigOrigin::Embedded => None,
+    };
+    let rules = startup::load_rules(&sc.mapping.rules, config_dir.as_deref())?;
     let bundle = startup::load_bundle(&sc.policy.source)?;
     let signer = startup::load_signer(&sc.audit.signing_key)?;
 

@@ -333,7 +333,7 @@ impl Proxy {
                     ReasonCode::UpstreamUnavailable,
                     format!("cannot build the upstream request: {e}"),
                 );
-                return self.dispatch_failed(d, &event_id, started).await;
+                return self.dispatch_failed(d, started).await;
             }
         };
         match tokio::time::timeout(self.read_timeout, sender.send_request(upstream_req)).await {
@@ -352,7 +352,7 @@ impl Proxy {
                         intent.authority
                     ),
                 );
-                self.dispatch_failed(d, &event_id, started).await
+                self.dispatch_failed(d, started).await
             }
             Err(_) => {
                 let d = decision.abort(
@@ -363,21 +363,16 @@ impl Proxy {
                         self.read_timeout.as_millis()
                     ),
                 );
-                self.dispatch_failed(d, &event_id, started).await
+                self.dispatch_failed(d, started).await
             }
         }
     }
 
-    /// A failure after the ALLOW record was written: a second record (SDC-14).
-    async fn dispatch_failed(
-        &self,
-        decision: Decision,
-        forwarded_id: &str,
-        started: Instant,
-    ) -> Response<Body> {
+    /// A failure after the ALLOW record was written: a second record with its
+    /// own event id; `decision.detail` names the forwarded call's id (SDC-14).
+    async fn dispatch_failed(&self, decision: Decision, started: Instant) -> Response<Body> {
         let id = self.ids.next(wall_now());
         log!(Warn, TARGET, "{}", decision.detail);
-        let _ = forwarded_id;
         self.answer_locally(decision, &id, started).await
     }
 

@@ -132,8 +132,23 @@ pub fn read_config(path: &Path) -> Result<Config, StartupError> {
     Ok(Config::parse(path, &text)?)
 }
 
+/// How a rule file is named in messages and audit records (`RuleRef`): its
+/// path relative to the config file's directory, or the full path when it
+/// lies elsewhere.
+fn display_name(path: &Path, config_dir: Option<&Path>) -> String {
+    config_dir
+        .and_then(|d| path.strip_prefix(d).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Load and compile the mapping rules, logging what was loaded.
-pub fn load_rules(source: &RulesSource) -> Result<RuleSet, StartupError> {
+pub fn load_rules(
+    source: &RulesSource,
+    config_dir: Option<&Path>,
+) -> Result<RuleSet, StartupError> {
     log!(Info, "firma_sidecar::startup", "loading mapping rules");
     let files: Vec<(String, String)> = match source {
         RulesSource::Embedded => embedded::MAPPING_PACKS
@@ -144,7 +159,7 @@ pub fn load_rules(source: &RulesSource) -> Result<RuleSet, StartupError> {
             .iter()
             .map(|p| {
                 std::fs::read_to_string(p)
-                    .map(|t| (p.display().to_string(), t))
+                    .map(|t| (display_name(p, config_dir), t))
                     .map_err(|source| StartupError::RulesRead {
                         path: p.clone(),
                         source,
@@ -159,7 +174,27 @@ pub fn load_rules(source: &RulesSource) -> Result<RuleSet, StartupError> {
             text: t.as_str(),
         })
         .collect();
-    let rules = RuleSet::compile(&sources)?;
+    let rules = match RuleSet::compile(&sources) {
+        Ok(r) => r,
+        Err(short) => {
+            // Records name files relative to the config; start-up errors name
+            // the full path. Compiling is deterministic, so the same error
+            // comes back with full names.
+            let RulesSource::Files(paths) = source else {
+                return Err(short.into());
+            };
+            let full: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            let long: Vec<RuleSource<'_>> = full
+                .iter()
+                .zip(&files)
+                .map(|(n, (_, t))| RuleSource {
+                    name: n.as_str(),
+                    text: t.as_str(),
+                })
+                .collect();
+            return Err(RuleSet::compile(&long).err().unwrap_or(short).into());
+        }
+    };
     if sources.len() == 1 {
         log!(
             Info,
@@ -305,7 +340,7 @@ pub fn load_signer(key: &SigningKey) -> Result<Arc<dyn AuditSigner>, StartupErro
         source,
     })?;
     // Parse with core first for its precise messages, then hand to ring.
-    firma_core::audit::AuditVerifier::from_pem(&pem).map_err(|source| StartupError::Key {
+    firma_core::audit::P256Signer::from_pem(&pem).map_err(|source| StartupError::Key {
         path: path.into(),
         source,
     })?;

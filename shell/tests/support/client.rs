@@ -76,7 +76,9 @@ impl HttpResponse {
         let text = self.text();
         let pos = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
         assert!(
-            pos(flag) < pos("reason") && pos("reason") < pos("detail") && pos("detail") < pos("event_id"),
+            pos(flag) < pos("reason")
+                && pos("reason") < pos("detail")
+                && pos("detail") < pos("event_id"),
             "body keys out of order: {text}"
         );
         assert_eq!(v[flag], Value::Bool(true), "{flag} flag: {text}");
@@ -243,12 +245,10 @@ impl Conn {
         let req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
         self.stream.write_all(req.as_bytes())?;
         let mut resp = read_response(&mut self.stream, true)?;
-        if resp.status != 200 {
-            if let Some(len) = resp.header("content-length") {
-                let mut body = vec![0u8; len.parse().unwrap_or(0)];
-                self.stream.read_exact(&mut body)?;
-                resp.body = body;
-            }
+        if let Some(len) = resp.header("content-length").filter(|_| resp.status != 200) {
+            let mut body = vec![0u8; len.parse().unwrap_or(0)];
+            self.stream.read_exact(&mut body)?;
+            resp.body = body;
         }
         Ok(resp)
     }
@@ -273,9 +273,12 @@ pub struct CurlResult {
 impl CurlResult {
     /// The response; panics with curl's stderr when there was none.
     pub fn resp(&self) -> &HttpResponse {
-        self.response
-            .as_ref()
-            .unwrap_or_else(|| panic!("curl got no response (exit {:?}): {}", self.exit, self.stderr))
+        self.response.as_ref().unwrap_or_else(|| {
+            panic!(
+                "curl got no response (exit {:?}): {}",
+                self.exit, self.stderr
+            )
+        })
     }
 }
 

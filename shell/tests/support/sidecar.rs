@@ -186,10 +186,7 @@ impl Config {
             let items: Vec<String> = self.rules_paths.iter().map(|p| q(p)).collect();
             t.push_str(&format!("rules_paths = [{}]\n", items.join(", ")));
         }
-        t.push_str(&format!(
-            "default_protected = {}\n",
-            self.default_protected
-        ));
+        t.push_str(&format!("default_protected = {}\n", self.default_protected));
         t.push_str(&format!(
             "\n[sidecar.policy]\ndir = {}\n",
             q(&self.policy_dir)
@@ -207,7 +204,10 @@ impl Config {
             "signing_key_path = {}\n",
             q(&self.signing_key_path)
         ));
-        t.push_str(&format!("\n[sidecar.log]\nlevel = {}\n", q(&self.log_level)));
+        t.push_str(&format!(
+            "\n[sidecar.log]\nlevel = {}\n",
+            q(&self.log_level)
+        ));
         if !self.resolve.is_empty() {
             let items: Vec<String> = self
                 .resolve
@@ -253,7 +253,10 @@ pub struct Sidecar {
 
 /// Spawns a thread that collects the lines of `r` into `store` and sends
 /// each one on the returned channel.
-fn collect_lines(r: impl Read + Send + 'static, store: Arc<Mutex<Vec<String>>>) -> Receiver<String> {
+fn collect_lines(
+    r: impl Read + Send + 'static,
+    store: Arc<Mutex<Vec<String>>>,
+) -> Receiver<String> {
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         let reader = BufReader::new(r);
