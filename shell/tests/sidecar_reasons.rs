@@ -274,6 +274,14 @@ fn protected_endpoint_own_listener() {
         resp.assert_deny("ProtectedEndpoint");
         n += 1;
     }
+    // SDC-9: the local Authority's listener (`[authority] listen_addr`,
+    // default 127.0.0.1:50051) is protected too, even when nothing runs there.
+    for authority in ["127.0.0.1:50051", "localhost:50051"] {
+        let mut c = Conn::open(sc.addr);
+        let resp = c.connect_tunnel(authority).unwrap();
+        resp.assert_deny("ProtectedEndpoint");
+        n += 1;
+    }
     ws.audit().expect_records(n);
 }
 

@@ -185,6 +185,9 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
         Engine::policy_only(engine_config, Arc::new(rules), Arc::new(bundle), wall_now());
     let mut protected = ProtectedEndpoints::new();
     protected.add_addr(bound);
+    // The local Authority's listener (`[authority] listen_addr`) is never a
+    // destination either, whether or not it is running yet.
+    protected.add_addr(config.authority.listen_addr);
     engine.set_protected_endpoints(protected);
 
     // Many agents keep many connections: allow as many descriptors as the
