@@ -116,6 +116,11 @@ fn bench_cedar(c: &mut Criterion) {
         (15, Spread::AcrossActions, "15_policies"),
         (100, Spread::AcrossActions, "100_policies"),
         (100, Spread::SameAction, "100_policies_same_action"),
+        (
+            100,
+            Spread::SameActionUnpinned,
+            "100_policies_same_action_unpinned",
+        ),
     ] {
         let bundle = bundle(n, spread);
         let context = PolicyContext::default();

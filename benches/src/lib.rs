@@ -34,8 +34,12 @@ pub fn vendor_packs() -> Vec<(String, String)> {
 pub enum Spread {
     /// Policies cycle through all 45 action classes (a realistic bundle).
     AcrossActions,
-    /// Every policy names the action under test (worst case for grouping).
+    /// Every policy names the action under test (worst case for grouping);
+    /// fillers are pinned to other agents, like the reference's fixture.
     SameAction,
+    /// Every policy names the action under test and applies to every agent:
+    /// Cedar must evaluate all of them (the true worst case).
+    SameActionUnpinned,
 }
 
 /// A bundle of `n` policies shaped like the reference's benchmark fixture: one
@@ -52,10 +56,16 @@ pub fn policy_text(n: usize, spread: Spread) -> String {
     for i in 0..n.saturating_sub(3) {
         let action = match spread {
             Spread::AcrossActions => ActionClass::ALL[i % ActionClass::ALL.len()],
-            Spread::SameAction => ActionClass::CodeRead,
+            Spread::SameAction | Spread::SameActionUnpinned => ActionClass::CodeRead,
+        };
+        let principal = match spread {
+            Spread::SameActionUnpinned => "principal".to_owned(),
+            Spread::AcrossActions | Spread::SameAction => {
+                format!("principal == Firma::Agent::\"agent-{i}\"")
+            }
         };
         out.push_str(&format!(
-            "permit (principal == Firma::Agent::\"agent-{i}\", action == Firma::Action::\"{action}\", resource) when {{ context.action_count < {} }};\n",
+            "permit ({principal}, action == Firma::Action::\"{action}\", resource) when {{ context.action_count > {} }};\n",
             1000 + i
         ));
     }

@@ -162,9 +162,19 @@ pub fn run_fixture(path: &Path) -> Vec<CaseResult> {
     let mut engine = Engine::policy_only(cfg, Arc::new(rules), Arc::clone(&bundle), t0);
     let mut protected = ProtectedEndpoints::new();
     for ep in &fx.config.protected_endpoints {
-        match ep.rsplit_once(':').and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h, p))) {
+        match ep
+            .rsplit_once(':')
+            .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h, p)))
+        {
             Some((h, p)) => protected.add_name(h, p),
-            None => return vec![fail(path, "<config>", &spec, format!("bad protected endpoint `{ep}` (host:port)"))],
+            None => {
+                return vec![fail(
+                    path,
+                    "<config>",
+                    &spec,
+                    format!("bad protected endpoint `{ep}` (host:port)"),
+                )];
+            }
         }
     }
     engine.set_protected_endpoints(protected);

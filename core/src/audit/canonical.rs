@@ -79,26 +79,57 @@ pub(crate) fn write_integer_json(out: &mut String, value: &Value) {
 /// Append `s` as a JSON string literal escaped like ECMAScript `JSON.stringify`.
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let v = u32::from(c) as usize;
-                out.push_str("\\u00");
-                out.push(char::from(HEX[v >> 4]));
-                out.push(char::from(HEX[v & 0xf]));
-            }
-            c => out.push(c),
+    escape_into(out, s);
+    out.push('"');
+}
+
+/// Append the escaped contents of `s` (without quotes) to `out`. Runs of
+/// characters that need no escape are copied at once; only `"`, `\\` and
+/// control characters below U+0020 (all ASCII, so never inside a multi-byte
+/// UTF-8 sequence) are rewritten.
+pub(crate) fn escape_into(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(at) = rest.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            push_escaped(out, c);
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let v = u32::from(c) as usize;
+            out.push_str("\\u00");
+            out.push(char::from(HEX[(v >> 4) & 0xf]));
+            out.push(char::from(HEX[v & 0xf]));
         }
     }
-    out.push('"');
+}
+
+/// A [`std::fmt::Write`] that appends everything written to it as escaped
+/// JSON string contents, so `Display` values can be written without an
+/// intermediate `String`.
+pub(crate) struct Escaped<'a>(pub(crate) &'a mut String);
+
+impl std::fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -3,12 +3,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::AuditError;
-use super::canonical::write_integer_json;
-use super::record::{RecordMeta, SCHEMA, unsigned_record};
+use super::canonical::write_string;
+use super::record::{RecordMeta, SCHEMA, write_unsigned};
 use super::sign::AuditSigner;
 use crate::engine::Decision;
 
@@ -88,18 +88,25 @@ impl AuditChain {
         meta: &RecordMeta<'_>,
         signer: &dyn AuditSigner,
     ) -> String {
-        let mut record = unsigned_record(decision, meta, self.next_seq, &self.prev_hash, &self.extra_redactions);
-        let mut unsigned = String::with_capacity(1024);
-        write_integer_json(&mut unsigned, &record);
-        let signature = STANDARD.encode(signer.sign(unsigned.as_bytes()));
-        if let Value::Object(map) = &mut record {
-            map.insert(
-                "signature".into(),
-                json!({ "alg": "ES256", "key_id": signer.key_id(), "value": signature }),
-            );
-        }
-        let mut line = String::with_capacity(unsigned.len() + 200);
-        write_integer_json(&mut line, &record);
+        let mut line = String::with_capacity(1536);
+        let signature_at = write_unsigned(
+            &mut line,
+            decision,
+            meta,
+            self.next_seq,
+            &self.prev_hash,
+            &self.extra_redactions,
+        );
+        // AUD-11: the signed message is the record without `signature`; the
+        // member is then spliced in where it sorts (after `session_id`).
+        let der = signer.sign(line.as_bytes());
+        let mut member = String::with_capacity(200);
+        member.push_str(",\"signature\":{\"alg\":\"ES256\",\"key_id\":");
+        write_string(&mut member, signer.key_id());
+        member.push_str(",\"value\":\"");
+        STANDARD.encode_string(&der, &mut member);
+        member.push_str("\"}");
+        line.insert_str(signature_at, &member);
         self.prev_hash = line_hash(line.as_bytes());
         self.next_seq = self.next_seq.saturating_add(1);
         line

@@ -51,7 +51,9 @@ pub fn redact_query_with(query: &str, extra: &[String]) -> String {
 fn is_sensitive(raw_name: &str, extra: &[String]) -> bool {
     let name = percent_decode_lossy(raw_name);
     let name = name.trim();
-    SENSITIVE_QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name))
+    SENSITIVE_QUERY_KEYS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(name))
         || extra.iter().any(|k| k.eq_ignore_ascii_case(name))
 }
 
@@ -126,7 +128,10 @@ mod extra_tests {
     #[test]
     fn aud_6_configured_names_are_redacted_too() {
         let extra = vec!["Session".to_owned()];
-        assert_eq!(redact_query_with("session=abc&q=1&token=t", &extra), "session=<redacted>&q=1&token=<redacted>");
+        assert_eq!(
+            redact_query_with("session=abc&q=1&token=t", &extra),
+            "session=<redacted>&q=1&token=<redacted>"
+        );
         assert_eq!(redact_query("session=abc"), "session=abc");
     }
 }

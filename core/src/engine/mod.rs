@@ -147,7 +147,9 @@ impl Engine {
         let mut d = decision;
         d.outcome = Outcome::Deny;
         d.reason = Some(ReasonCode::ProtectedEndpoint);
-        d.detail = format!("destination resolves to `{addr}`, a protected endpoint (the sidecar itself or the Authority)");
+        d.detail = format!(
+            "destination resolves to `{addr}`, a protected endpoint (the sidecar itself or the Authority)"
+        );
         d
     }
 
@@ -224,7 +226,12 @@ impl Engine {
                 "`{}:{}` is a protected endpoint (the sidecar itself or the Authority) and cannot be reached through the proxy",
                 intent.host, intent.port
             );
-            return deny(Some(intent), ReasonCode::ProtectedEndpoint, Stage::Normalization, detail);
+            return deny(
+                Some(intent),
+                ReasonCode::ProtectedEndpoint,
+                Stage::Normalization,
+                detail,
+            );
         }
         // Mapping (DEC-2, DEC-3, DEC-4).
         let Some(m) = self.rules.classify(&intent) else {

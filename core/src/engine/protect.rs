@@ -26,7 +26,11 @@ impl ProtectedEndpoints {
     /// Protect a host name and port (e.g. the Authority's URL host). The name
     /// must already be normalized (lower case, no trailing dot).
     pub fn add_name(&mut self, host: &str, port: u16) {
-        match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        match host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             Ok(ip) => self.addrs.push(SocketAddr::new(ip, port)),
             Err(_) => self.names.push((host.to_owned(), port)),
         }
@@ -45,7 +49,10 @@ impl ProtectedEndpoints {
         let ip = if host == "localhost" || host.ends_with(".localhost") {
             Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         } else {
-            host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok()
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok()
         };
         ip.is_some_and(|ip| self.contains_addr(SocketAddr::new(ip, port)))
     }
@@ -82,7 +89,12 @@ mod tests {
     fn loopback_spellings_hit_a_loopback_listener() {
         let mut p = ProtectedEndpoints::new();
         p.add_addr("127.0.0.1:8080".parse().unwrap());
-        for (h, port) in [("127.0.0.1", 8080), ("127.0.0.2", 8080), ("localhost", 8080), ("[::1]", 8080)] {
+        for (h, port) in [
+            ("127.0.0.1", 8080),
+            ("127.0.0.2", 8080),
+            ("localhost", 8080),
+            ("[::1]", 8080),
+        ] {
             assert!(p.contains(h, port), "{h}:{port}");
         }
         assert!(!p.contains("127.0.0.1", 8081));

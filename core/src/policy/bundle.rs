@@ -41,8 +41,35 @@ impl std::fmt::Debug for Bundle {
 
 /// The policies of one action class and the request data they can read.
 pub(crate) struct Partition {
+    /// Policies whose principal scope is not pinned to one agent.
     pub(crate) set: PolicySet,
     pub(crate) usage: Usage,
+    /// For each agent id some policy pins with `principal == Firma::Agent::"id"`:
+    /// `set` plus those policies. A request from any other agent uses `set`
+    /// alone, since a pinned policy can never apply to it (CED-12).
+    pub(crate) by_principal: HashMap<String, (PolicySet, Usage)>,
+}
+
+impl Partition {
+    /// The policies that can apply to `principal`, and what they read.
+    pub(crate) fn for_principal(&self, principal: &str) -> (&PolicySet, Usage) {
+        match self.by_principal.get(principal) {
+            Some((set, usage)) => (set, *usage),
+            None => (&self.set, self.usage),
+        }
+    }
+}
+
+/// The agent id a policy's principal scope is pinned to with `==`, if any.
+fn pinned_agent(policy: &Policy) -> Option<String> {
+    match policy.principal_constraint() {
+        cedar_policy::PrincipalConstraint::Eq(uid)
+            if uid.type_name().to_string() == schema::AGENT_TYPE =>
+        {
+            Some(uid.id().unescaped().to_owned())
+        }
+        _ => None,
+    }
 }
 
 /// A policy parsed from one file, with its firma id.
@@ -102,9 +129,15 @@ impl Bundle {
 
     /// Number of policies consulted for `class` (its partition size).
     pub fn policies_for(&self, class: ActionClass) -> usize {
-        self.partitions
-            .get(class_index(class))
-            .map_or(0, |p| p.set.policies().count())
+        self.partitions.get(class_index(class)).map_or(0, |p| {
+            let shared = p.set.policies().count();
+            let pinned: usize = p
+                .by_principal
+                .values()
+                .map(|(set, _)| set.policies().count().saturating_sub(shared))
+                .sum();
+            shared + pinned
+        })
     }
 }
 
@@ -251,15 +284,26 @@ fn partition(parsed: &[NamedPolicy]) -> Vec<Partition> {
         .map(|_| Partition {
             set: PolicySet::new(),
             usage: Usage::NONE,
+            by_principal: HashMap::new(),
         })
         .collect();
+    let mut pinned: Vec<Vec<(String, &Policy, Usage)>> = parts.iter().map(|_| Vec::new()).collect();
     for p in parsed {
         let usage = Usage::of(&p.policy);
+        let agent = pinned_agent(&p.policy);
         let targets: Vec<usize> = match scope_classes(&p.policy) {
             None => (0..parts.len()).collect(),
             Some(classes) => classes.into_iter().map(class_index).collect(),
         };
         for i in targets {
+            if let Some(agent) = &agent {
+                if let Some(list) = pinned.get_mut(i)
+                    && !list.iter().any(|(_, q, _)| q.id() == p.policy.id())
+                {
+                    list.push((agent.clone(), &p.policy, usage));
+                }
+                continue;
+            }
             if let Some(part) = parts.get_mut(i) {
                 // Ids are unique and `in [A, A]` is skipped, so `add` cannot fail.
                 if part.set.policy(p.policy.id()).is_none() {
@@ -267,6 +311,18 @@ fn partition(parsed: &[NamedPolicy]) -> Vec<Partition> {
                     part.usage = part.usage.union(usage);
                 }
             }
+        }
+    }
+    for (part, list) in parts.iter_mut().zip(pinned) {
+        for (agent, policy, usage) in list {
+            let (base, base_usage) = (&part.set, part.usage);
+            let entry = part
+                .by_principal
+                .entry(agent)
+                .or_insert_with(|| (base.clone(), base_usage));
+            // Ids are unique, so `add` cannot fail.
+            let _ = entry.0.add(policy.clone());
+            entry.1 = entry.1.union(usage);
         }
     }
     parts

@@ -59,7 +59,8 @@ impl Bundle {
                 message: "action class is not in the bundle".to_owned(),
             });
         };
-        if policies.set.is_empty() {
+        let (set, usage) = policies.for_principal(req.principal);
+        if set.is_empty() {
             // No policy can apply: Cedar's default deny, nothing determining.
             return Ok(Verdict::default());
         }
@@ -69,7 +70,7 @@ impl Bundle {
             message: one_line(&message),
         };
         // Build only what the group's policies can read (CED-12).
-        let (resource, entities) = if policies.usage.entity_attrs {
+        let (resource, entities) = if usage.entity_attrs {
             let (uid, entity) = self
                 .names
                 .resource(r.host, r.path, r.provider)
@@ -88,7 +89,7 @@ impl Bundle {
             action: req.action.as_str().to_owned(),
             message: one_line(&m),
         };
-        let context = Context::from_pairs(req.context.to_pairs(policies.usage.context))
+        let context = Context::from_pairs(req.context.to_pairs(usage.context))
             .map_err(|e| request_error(e.to_string()))?;
         // Request shape was validated against the schema at compile (CED-10).
         let request = Request::new(
@@ -99,9 +100,7 @@ impl Bundle {
             None,
         )
         .map_err(|e| request_error(e.to_string()))?;
-        let response = self
-            .authorizer
-            .is_authorized(&request, &policies.set, &entities);
+        let response = self.authorizer.is_authorized(&request, set, &entities);
         let diagnostics = response.diagnostics();
         let mut determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
         determining.sort_unstable();

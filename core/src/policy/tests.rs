@@ -445,3 +445,59 @@ fn entity_free_groups_keep_scope_semantics() {
     let v = eval(&b, ActionClass::CodeRead, "z", "/", &ctx);
     assert_eq!(v.policies, ["s.cedar#2"]);
 }
+
+/// CED-12: policies pinned to one agent are only evaluated for that agent,
+/// with the same verdicts and determining policies as evaluating them all.
+#[test]
+fn ced_12_principal_pinned_policies_apply_only_to_their_agent() {
+    let text = r#"
+@id("a-reads")
+permit (principal == Firma::Agent::"agt_a", action == Firma::Action::"code.read", resource);
+@id("b-reads")
+permit (principal == Firma::Agent::"agt_b", action == Firma::Action::"code.read", resource);
+@id("b-no-secrets")
+forbid (principal == Firma::Agent::"agt_b", action, resource) when { resource.path like "/secret*" };
+@id("everyone-docs")
+permit (principal, action == Firma::Action::"code.read", resource) when { resource.path like "/docs*" };
+"#;
+    let bundle = Bundle::compile(
+        &[PolicySource {
+            name: "p.cedar",
+            text,
+        }],
+        None,
+    )
+    .unwrap();
+    assert_eq!(bundle.policies_for(ActionClass::CodeRead), 4);
+    let ctx = PolicyContext::default();
+    let eval = |agent: &str, path: &str| {
+        let v = bundle
+            .evaluate(&PolicyRequest {
+                principal: agent,
+                action: ActionClass::CodeRead,
+                resource: ResourceAttrs {
+                    host: "api.github.com",
+                    path,
+                    provider: None,
+                },
+                context: &ctx,
+            })
+            .unwrap();
+        (v.allowed, v.policies)
+    };
+    assert_eq!(eval("agt_a", "/repo"), (true, vec!["a-reads".to_owned()]));
+    assert_eq!(eval("agt_b", "/repo"), (true, vec!["b-reads".to_owned()]));
+    assert_eq!(eval("agt_c", "/repo"), (false, vec![]));
+    assert_eq!(
+        eval("agt_c", "/docs/x"),
+        (true, vec!["everyone-docs".to_owned()])
+    );
+    assert_eq!(
+        eval("agt_b", "/secret/x"),
+        (false, vec!["b-no-secrets".to_owned()])
+    );
+    assert_eq!(
+        eval("agt_a", "/secret/x"),
+        (true, vec!["a-reads".to_owned()])
+    );
+}

@@ -1,25 +1,23 @@
-//! The audit writer (SDC-14..16): one thread owns the chain and the sink.
-//! Requests hand it their decision and wait for the record to be written
-//! before anything is forwarded. Records are sealed in arrival order and
-//! written in batches, one `write` of whole lines per batch, so a crash never
-//! leaves more than a torn last line.
+//! The audit writer (SDC-14..16). Whoever finds the writer idle becomes it:
+//! a request seals and writes its own record on its own worker thread, then
+//! keeps writing the records that other requests queued meanwhile
+//! (flat combining), and hands each its result. A request therefore wakes no
+//! other thread unless it had to wait for a busy writer. Records are sealed
+//! in arrival order and written in batches, one `write` of whole lines per
+//! batch, so a crash never leaves more than a torn last line; the call waits
+//! until its record is written before anything is forwarded.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use firma_core::audit::{AuditChain, AuditSigner, RecordMeta, recover};
 use firma_core::{Decision, UnixTime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::log::log;
-
-/// Most records sealed into one write.
-const MAX_BATCH: usize = 512;
-/// Records that may wait for the writer before requests feel back-pressure.
-const QUEUE: usize = 8192;
 
 /// Where records go.
 pub enum SinkTarget {
@@ -57,28 +55,57 @@ pub enum SinkError {
 #[error("audit record not written: {0}")]
 pub struct WriteError(pub String);
 
+fn stopped() -> WriteError {
+    WriteError("the audit writer has stopped".into())
+}
+
+/// A record queued for the current writer, and where its result goes (the
+/// decision travels back with a success, so nothing is cloned).
 struct Pending {
     decision: Decision,
     event_id: String,
     timestamp: UnixTime,
     latency_us: u64,
-    ack: oneshot::Sender<Result<(), WriteError>>,
+    ack: oneshot::Sender<Result<Decision, WriteError>>,
 }
 
-enum Msg {
-    Record(Box<Pending>),
-    Close(oneshot::Sender<()>),
+/// What requests share; locked only for a few instructions at a time.
+#[derive(Default)]
+struct State {
+    /// A request is acting as the writer (it holds `Inner::writer`).
+    busy: bool,
+    /// `close` was called: no further records are accepted.
+    closed: bool,
+    /// A writer panicked; every further call is refused.
+    broken: bool,
+    /// Records waiting for the current writer, in arrival order.
+    queue: Vec<Pending>,
+    /// `close` calls waiting for the current writer to finish and sync.
+    closers: Vec<oneshot::Sender<()>>,
+}
+
+/// The chain and the output. Only the request that set `State::busy` (or
+/// `close`, once idle) locks it, so it is never contended.
+struct Writer {
+    out: Out,
+    chain: AuditChain,
+    signer: Arc<dyn AuditSigner>,
+    buf: String,
+    /// Set by the first failed write (fail closed).
+    failed: Option<String>,
+    /// Spare queue, swapped with `State::queue` to take a batch.
+    spare: Vec<Pending>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    writer: Mutex<Writer>,
 }
 
 /// A handle to the writer; cheap to clone.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<Msg>,
-}
-
-/// Joins the writer thread at shutdown.
-pub struct SinkThread {
-    thread: Option<std::thread::JoinHandle<()>>,
+    inner: Arc<Inner>,
 }
 
 enum Out {
@@ -105,124 +132,29 @@ impl Out {
     }
 }
 
-impl AuditSink {
-    /// Open the sink and start the writer thread. For a file sink, an
-    /// existing log is continued (torn tail moved aside, a log signed by
-    /// another key rotated away).
-    pub fn open(
-        target: &SinkTarget,
-        signer: Arc<dyn AuditSigner>,
-        redactions: Vec<String>,
-        now_unix: u64,
-    ) -> Result<(AuditSink, SinkThread), SinkError> {
-        let (out, chain) = match target {
-            SinkTarget::Stdout => (Out::Stdout, AuditChain::genesis()),
-            SinkTarget::File(path) => {
-                let (file, chain) = open_file(path, signer.key_id(), now_unix)?;
-                (Out::File(file), chain)
-            }
-        };
-        let chain = chain.with_redactions(redactions);
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("firma-audit".into())
-            .spawn(move || writer(rx, out, chain, signer))
-            .map_err(|e| SinkError::Io {
-                path: PathBuf::from("<audit writer>"),
-                what: "cannot start the writer thread",
-                source: e,
-            })?;
-        Ok((
-            AuditSink { tx },
-            SinkThread {
-                thread: Some(thread),
-            },
-        ))
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
-    /// Seal and write one record; resolves once it is written.
-    pub async fn record(
-        &self,
-        decision: &Decision,
-        event_id: &str,
-        timestamp: UnixTime,
-        latency_us: u64,
+impl Writer {
+    /// Seal `records` into one batch and write it with one `write`.
+    fn write<'a>(
+        &mut self,
+        records: impl Iterator<Item = (&'a Decision, RecordMeta<'a>)>,
     ) -> Result<(), WriteError> {
-        let (ack, done) = oneshot::channel();
-        let pending = Pending {
-            decision: decision.clone(),
-            event_id: event_id.to_owned(),
-            timestamp,
-            latency_us,
-            ack,
-        };
-        self.tx
-            .send(Msg::Record(Box::new(pending)))
-            .await
-            .map_err(|_| WriteError("the audit writer has stopped".into()))?;
-        done.await
-            .map_err(|_| WriteError("the audit writer has stopped".into()))?
-    }
-
-    /// Write everything queued, sync the file and stop the writer.
-    pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Close(tx)).await.is_ok() {
-            let _ = rx.await;
+        if let Some(e) = &self.failed {
+            return Err(WriteError(e.clone()));
         }
-    }
-}
-
-impl SinkThread {
-    /// Wait for the writer thread to exit (after [`AuditSink::close`]).
-    pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.buf.clear();
+        for (decision, meta) in records {
+            let line = self.chain.seal(decision, &meta, &*self.signer);
+            self.buf.push_str(&line);
+            self.buf.push('\n');
         }
-    }
-}
-
-fn writer(
-    mut rx: mpsc::Receiver<Msg>,
-    mut out: Out,
-    mut chain: AuditChain,
-    signer: Arc<dyn AuditSigner>,
-) {
-    let mut buf = String::with_capacity(64 * 1024);
-    let mut acks = Vec::with_capacity(MAX_BATCH);
-    let mut failed: Option<String> = None;
-    while let Some(first) = rx.blocking_recv() {
-        let mut close = None;
-        let mut next = Some(first);
-        buf.clear();
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Record(p) => {
-                    if failed.is_none() {
-                        let meta = RecordMeta {
-                            event_id: &p.event_id,
-                            timestamp: p.timestamp,
-                            latency_us: p.latency_us,
-                        };
-                        buf.push_str(&chain.seal(&p.decision, &meta, &*signer));
-                        buf.push('\n');
-                    }
-                    acks.push(p.ack);
-                }
-                Msg::Close(done) => {
-                    close = Some(done);
-                    break;
-                }
-            }
-            if acks.len() >= MAX_BATCH {
-                break;
-            }
-            next = rx.try_recv().ok();
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        if failed.is_none()
-            && !buf.is_empty()
-            && let Err(e) = out.write_batch(buf.as_bytes())
-        {
+        if let Err(e) = self.out.write_batch(self.buf.as_bytes()) {
             // INVARIANT (fail closed): after a failed write the chain on
             // disk is unknown, so no later record is written and every
             // waiting call is refused.
@@ -231,22 +163,178 @@ fn writer(
                 "firma_sidecar::audit",
                 "audit write failed, refusing all further calls: {e}"
             );
-            failed = Some(e.to_string());
+            self.failed = Some(e.to_string());
+            return Err(WriteError(e.to_string()));
         }
-        let result = match &failed {
-            None => Ok(()),
-            Some(e) => Err(WriteError(e.clone())),
-        };
-        for ack in acks.drain(..) {
-            let _ = ack.send(result.clone());
-        }
-        if let Some(done) = close {
-            out.sync();
-            let _ = done.send(());
-            return;
+        Ok(())
+    }
+}
+
+/// Marks the sink broken if the writer unwinds, so that queued and later
+/// calls are refused instead of waiting for a writer that is gone.
+struct BusyGuard<'a>(&'a Inner);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = lock(&self.0.state);
+            st.broken = true;
+            st.busy = false;
+            st.queue.clear();
+            st.closers.clear();
         }
     }
-    out.sync();
+}
+
+impl AuditSink {
+    /// Open the sink. For a file sink, an existing log is continued (torn
+    /// tail moved aside, a log signed by another key rotated away).
+    pub fn open(
+        target: &SinkTarget,
+        signer: Arc<dyn AuditSigner>,
+        redactions: Vec<String>,
+        now_unix: u64,
+    ) -> Result<AuditSink, SinkError> {
+        let (out, chain) = match target {
+            SinkTarget::Stdout => (Out::Stdout, AuditChain::genesis()),
+            SinkTarget::File(path) => {
+                let (file, chain) = open_file(path, signer.key_id(), now_unix)?;
+                (Out::File(file), chain)
+            }
+        };
+        let writer = Writer {
+            out,
+            chain: chain.with_redactions(redactions),
+            signer,
+            buf: String::with_capacity(64 * 1024),
+            failed: None,
+            spare: Vec::new(),
+        };
+        Ok(AuditSink {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                writer: Mutex::new(writer),
+            }),
+        })
+    }
+
+    /// Seal and write one record; resolves once it is written and hands the
+    /// decision back. On an error the call must not proceed.
+    pub async fn record(
+        &self,
+        decision: Decision,
+        event_id: &str,
+        timestamp: UnixTime,
+        latency_us: u64,
+    ) -> Result<Decision, WriteError> {
+        let waiting = {
+            let mut st = lock(&self.inner.state);
+            if st.closed || st.broken {
+                return Err(stopped());
+            }
+            if st.busy {
+                let (ack, done) = oneshot::channel();
+                st.queue.push(Pending {
+                    decision,
+                    event_id: event_id.to_owned(),
+                    timestamp,
+                    latency_us,
+                    ack,
+                });
+                done
+            } else {
+                st.busy = true;
+                drop(st);
+                // No `.await` from here on: the writer role cannot be
+                // abandoned half-way by a cancelled request.
+                let meta = RecordMeta {
+                    event_id,
+                    timestamp,
+                    latency_us,
+                };
+                return self.combine(Some((&decision, meta))).map(|()| decision);
+            }
+        };
+        // A dropped sender means the writer panicked: refuse the call.
+        waiting.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Act as the writer (the caller set `busy`): write `own`, then every
+    /// record queued meanwhile, until the queue is empty; then sync for any
+    /// waiting `close`.
+    fn combine(&self, own: Option<(&Decision, RecordMeta<'_>)>) -> Result<(), WriteError> {
+        let guard = BusyGuard(&self.inner);
+        let mut w = lock(&self.inner.writer);
+        let result = match own {
+            Some(record) => w.write(std::iter::once(record)),
+            None => Ok(()),
+        };
+        let mut batch = std::mem::take(&mut w.spare);
+        loop {
+            let closers = {
+                let mut st = lock(&self.inner.state);
+                if st.queue.is_empty() {
+                    st.busy = false;
+                    std::mem::take(&mut st.closers)
+                } else {
+                    std::mem::swap(&mut st.queue, &mut batch);
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                if !closers.is_empty() {
+                    w.out.sync();
+                    for done in closers {
+                        let _ = done.send(());
+                    }
+                }
+                break;
+            }
+            let r = w.write(batch.iter().map(|p| {
+                (
+                    &p.decision,
+                    RecordMeta {
+                        event_id: &p.event_id,
+                        timestamp: p.timestamp,
+                        latency_us: p.latency_us,
+                    },
+                )
+            }));
+            for p in batch.drain(..) {
+                let _ = p.ack.send(r.clone().map(|()| p.decision));
+            }
+        }
+        w.spare = batch;
+        drop(w);
+        drop(guard);
+        result
+    }
+
+    /// Refuse further records, wait for everything queued to be written,
+    /// and sync the file.
+    pub async fn close(&self) {
+        let waiting = {
+            let mut st = lock(&self.inner.state);
+            st.closed = true;
+            if st.busy {
+                let (tx, rx) = oneshot::channel();
+                st.closers.push(tx);
+                Some(rx)
+            } else {
+                st.busy = true;
+                None
+            }
+        };
+        match waiting {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => {
+                let _ = self.combine(None);
+                lock(&self.inner.writer).out.sync();
+            }
+        }
+    }
 }
 
 fn io<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> SinkError + 'a {

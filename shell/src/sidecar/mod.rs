@@ -160,7 +160,7 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
 
     let now = wall_now();
     let target = startup::sink_target(&sc.audit.sink);
-    let (audit, audit_thread) = AuditSink::open(
+    let audit = AuditSink::open(
         &target,
         signer,
         sc.audit.redact_query_params.clone(),
@@ -208,8 +208,6 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
     serve(listener, proxy, sc.interceptor.drain_timeout).await;
 
     audit.close().await;
-    // The writer thread exits after close; join it off the async threads.
-    let _ = tokio::task::spawn_blocking(move || audit_thread.join()).await;
     log!(Info, "firma_sidecar", "audit log flushed; bye");
     Ok(())
 }
@@ -319,10 +317,10 @@ impl Proxy {
             );
         }
         let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        if let Err(e) = self.audit.record(&d, &id, now, latency).await {
+        let body = d.response_body(&id).unwrap_or_default();
+        if let Err(e) = self.audit.record(d, &id, now, latency).await {
             log!(Error, "firma_sidecar::audit", "{e}");
         }
-        let body = d.response_body(&id).unwrap_or_default();
         let resp = format!(
             "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
@@ -337,7 +335,7 @@ impl Proxy {
         let id = self.ids.next(now);
         let d =
             firma_core::Decision::malformed(format!("unparsable request head from {peer}: {e}"));
-        if let Err(err) = self.audit.record(&d, &id, now, 0).await {
+        if let Err(err) = self.audit.record(d, &id, now, 0).await {
             log!(Error, "firma_sidecar::audit", "{err}");
         }
     }

@@ -141,15 +141,15 @@ impl Proxy {
         event_id: &str,
         started: Instant,
     ) -> Response<Body> {
+        let status = decision.response_status().unwrap_or(403);
+        let body = decision.response_body(event_id).unwrap_or_default();
         if let Err(e) = self
             .audit
-            .record(&decision, event_id, wall_now(), micros(started))
+            .record(decision, event_id, wall_now(), micros(started))
             .await
         {
             log!(Error, TARGET, "{e}");
         }
-        let status = decision.response_status().unwrap_or(403);
-        let body = decision.response_body(event_id).unwrap_or_default();
         json_response(status, body)
     }
 
@@ -236,7 +236,7 @@ impl Proxy {
         };
         if let Err(e) = self
             .audit
-            .record(&decision, &event_id, wall_now(), micros(started))
+            .record(decision, &event_id, wall_now(), micros(started))
             .await
         {
             return Self::audit_failed(&event_id, &e);
@@ -318,13 +318,14 @@ impl Proxy {
         };
 
         // The record is on disk before a byte of the request leaves (SDC-14).
-        if let Err(e) = self
+        let decision = match self
             .audit
-            .record(&decision, &event_id, wall_now(), micros(started))
+            .record(decision, &event_id, wall_now(), micros(started))
             .await
         {
-            return Self::audit_failed(&event_id, &e);
-        }
+            Ok(d) => d,
+            Err(e) => return Self::audit_failed(&event_id, &e),
+        };
 
         let upstream_req = match build_upstream_request(req, &intent, self.max_body) {
             Ok(r) => r,
