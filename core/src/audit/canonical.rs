@@ -89,7 +89,10 @@ pub fn write_string(out: &mut String, s: &str) {
 /// UTF-8 sequence) are rewritten.
 pub(crate) fn escape_into(out: &mut String, s: &str) {
     let mut rest = s;
-    while let Some(at) = rest.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+    {
         let (plain, tail) = rest.split_at(at);
         out.push_str(plain);
         let mut chars = tail.chars();

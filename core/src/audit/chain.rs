@@ -89,8 +89,22 @@ impl AuditChain {
         signer: &dyn AuditSigner,
     ) -> String {
         let mut line = String::with_capacity(1536);
+        self.seal_into(&mut line, decision, meta, signer);
+        line
+    }
+
+    /// Like [`AuditChain::seal`], but appends the line (without `\n`) to
+    /// `out`, so a writer can seal a batch into one reused buffer.
+    pub fn seal_into(
+        &mut self,
+        out: &mut String,
+        decision: &Decision,
+        meta: &RecordMeta<'_>,
+        signer: &dyn AuditSigner,
+    ) {
+        let start = out.len();
         let signature_at = write_unsigned(
-            &mut line,
+            out,
             decision,
             meta,
             self.next_seq,
@@ -99,17 +113,17 @@ impl AuditChain {
         );
         // AUD-11: the signed message is the record without `signature`; the
         // member is then spliced in where it sorts (after `session_id`).
-        let der = signer.sign(line.as_bytes());
+        let der = signer.sign(out.get(start..).unwrap_or_default().as_bytes());
         let mut member = String::with_capacity(200);
         member.push_str(",\"signature\":{\"alg\":\"ES256\",\"key_id\":");
         write_string(&mut member, signer.key_id());
         member.push_str(",\"value\":\"");
         STANDARD.encode_string(&der, &mut member);
         member.push_str("\"}");
-        line.insert_str(signature_at, &member);
-        self.prev_hash = line_hash(line.as_bytes());
+        out.insert_str(signature_at, &member);
+        // AUD-14: the next record links to this line's exact bytes.
+        self.prev_hash = line_hash(out.get(start..).unwrap_or_default().as_bytes());
         self.next_seq = self.next_seq.saturating_add(1);
-        line
     }
 }
 

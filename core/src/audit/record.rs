@@ -164,7 +164,13 @@ mod tests {
     use crate::engine::{Principal, RuleRef};
     use crate::normalize::{Intent, Scheme};
 
-    fn oracle(d: &Decision, meta: &RecordMeta<'_>, seq: u64, prev: &str, extra: &[String]) -> Value {
+    fn oracle(
+        d: &Decision,
+        meta: &RecordMeta<'_>,
+        seq: u64,
+        prev: &str,
+        extra: &[String],
+    ) -> Value {
         let p = &d.principal;
         let intent = match &d.intent {
             Some(i) if i.connect => json!({

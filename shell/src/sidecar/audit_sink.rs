@@ -147,8 +147,8 @@ impl Writer {
         }
         self.buf.clear();
         for (decision, meta) in records {
-            let line = self.chain.seal(decision, &meta, &*self.signer);
-            self.buf.push_str(&line);
+            self.chain
+                .seal_into(&mut self.buf, decision, &meta, &*self.signer);
             self.buf.push('\n');
         }
         if self.buf.is_empty() {

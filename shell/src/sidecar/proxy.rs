@@ -104,11 +104,12 @@ impl Proxy {
             return Ok(self.answer_locally(d, &event_id, started).await);
         }
         let decision = {
-            let headers: Vec<(&str, &[u8])> = req
-                .headers()
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                .collect();
+            let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(req.headers().len());
+            headers.extend(
+                req.headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            );
             let raw = RawRequest {
                 method: req.method().as_str(),
                 target: &target,
@@ -121,17 +122,14 @@ impl Proxy {
         if !decision.forwards() {
             return Ok(self.answer_locally(decision, &event_id, started).await);
         }
-        let Some(intent) = decision.intent.clone() else {
+        let Some(connect) = decision.intent.as_ref().map(|i| i.connect) else {
             // INVARIANT: a forwarding decision always carries its intent.
-            let d = Decision::malformed("internal error: forwarding decision without an intent");
-            return Ok(self.answer_locally(d, &event_id, started).await);
+            return Ok(self.answer_locally(no_intent(), &event_id, started).await);
         };
-        if intent.connect {
-            return Ok(self.connect(req, decision, intent, event_id, started).await);
+        if connect {
+            return Ok(self.connect(req, decision, event_id, started).await);
         }
-        Ok(self
-            .forward(req, decision, intent, event_id, started, conn)
-            .await)
+        Ok(self.forward(req, decision, event_id, started, conn).await)
     }
 
     /// Record a decision that is answered by the Sidecar itself (DENY, ABORT).
@@ -166,12 +164,8 @@ impl Proxy {
 
     /// Where to connect for `host:port`: the resolve override, else DNS.
     async fn resolve_addr(&self, intent: &Intent) -> Result<SocketAddr, String> {
-        let key = HostPort {
-            host: intent.host.clone(),
-            port: intent.port,
-        };
-        if let Some(addr) = self.resolve.get(&key) {
-            return Ok(*addr);
+        if let Some(addr) = self.resolve_override(intent) {
+            return Ok(addr);
         }
         let host = intent.host.trim_start_matches('[').trim_end_matches(']');
         let mut addrs = tokio::net::lookup_host((host, intent.port))
@@ -182,13 +176,32 @@ impl Proxy {
             .ok_or_else(|| format!("`{}` resolved to no address", intent.host))
     }
 
+    /// The `[sidecar.upstream] resolve` entry for the intent's `host:port`.
+    fn resolve_override(&self, intent: &Intent) -> Option<SocketAddr> {
+        // A short table is scanned, which needs no owned key per request.
+        if self.resolve.len() <= 16 {
+            return self
+                .resolve
+                .iter()
+                .find(|(k, _)| k.port == intent.port && k.host == intent.host)
+                .map(|(_, addr)| *addr);
+        }
+        let key = HostPort {
+            host: intent.host.clone(),
+            port: intent.port,
+        };
+        self.resolve.get(&key).copied()
+    }
+
     /// Resolve, re-check against protected endpoints, and connect.
     /// `Err` carries the final decision (DENY or ABORT) to answer with.
     async fn dial(
         &self,
         decision: Decision,
-        intent: &Intent,
     ) -> Result<(Decision, SocketAddr, TcpStream), Decision> {
+        let Some(intent) = decision.intent.as_ref() else {
+            return Err(no_intent());
+        };
         let addr = match self.resolve_addr(intent).await {
             Ok(a) => a,
             Err(e) => return Err(decision.abort(ReasonCode::UpstreamUnavailable, e)),
@@ -197,27 +210,27 @@ impl Proxy {
         if !decision.forwards() {
             return Err(decision);
         }
-        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+        let connected = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await;
+        let (host, port) = decision
+            .intent
+            .as_ref()
+            .map_or(("", 0), |i| (i.host.as_str(), i.port));
+        match connected {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 Ok((decision, addr, stream))
             }
-            Ok(Err(e)) => Err(decision.abort(
-                ReasonCode::UpstreamUnavailable,
-                format!(
-                    "cannot connect to `{}:{}` ({addr}): {e}",
-                    intent.host, intent.port
-                ),
-            )),
-            Err(_) => Err(decision.abort(
-                ReasonCode::UpstreamTimeout,
-                format!(
-                    "connecting to `{}:{}` ({addr}) took longer than {} ms",
-                    intent.host,
-                    intent.port,
+            Ok(Err(e)) => {
+                let detail = format!("cannot connect to `{host}:{port}` ({addr}): {e}");
+                Err(decision.abort(ReasonCode::UpstreamUnavailable, detail))
+            }
+            Err(_) => {
+                let detail = format!(
+                    "connecting to `{host}:{port}` ({addr}) took longer than {} ms",
                     self.connect_timeout.as_millis()
-                ),
-            )),
+                );
+                Err(decision.abort(ReasonCode::UpstreamTimeout, detail))
+            }
         }
     }
 
@@ -226,21 +239,21 @@ impl Proxy {
         self: Arc<Self>,
         req: Request<Incoming>,
         decision: Decision,
-        intent: Intent,
         event_id: String,
         started: Instant,
     ) -> Response<Body> {
-        let (decision, _, upstream) = match self.dial(decision, &intent).await {
+        let (decision, _, upstream) = match self.dial(decision).await {
             Ok(v) => v,
             Err(d) => return self.answer_locally(d, &event_id, started).await,
         };
-        if let Err(e) = self
+        let intent = match self
             .audit
             .record(decision, &event_id, wall_now(), micros(started))
             .await
         {
-            return Self::audit_failed(&event_id, &e);
-        }
+            Ok(d) => d.intent,
+            Err(e) => return Self::audit_failed(&event_id, &e),
+        };
         tokio::spawn(async move {
             match hyper::upgrade::on(req).await {
                 Ok(upgraded) => {
@@ -248,13 +261,10 @@ impl Proxy {
                     let mut upstream = upstream;
                     if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
                     {
-                        log!(
-                            Debug,
-                            TARGET,
-                            "tunnel to {}:{} closed: {e}",
-                            intent.host,
-                            intent.port
-                        );
+                        let (host, port) = intent
+                            .as_ref()
+                            .map_or(("", 0), |i| (i.host.as_str(), i.port));
+                        log!(Debug, TARGET, "tunnel to {host}:{port} closed: {e}");
                     }
                 }
                 Err(e) => log!(Debug, TARGET, "CONNECT upgrade failed: {e}"),
@@ -269,12 +279,11 @@ impl Proxy {
         self: Arc<Self>,
         req: Request<Incoming>,
         decision: Decision,
-        intent: Intent,
         event_id: String,
         started: Instant,
         conn: ConnHandle,
     ) -> Response<Body> {
-        if intent.scheme == Scheme::Https {
+        if decision.intent.as_ref().map(|i| i.scheme) == Some(Scheme::Https) {
             let d = decision.abort(
                 ReasonCode::UpstreamUnavailable,
                 "absolute-form https:// requests are not forwarded; clients use CONNECT for https",
@@ -287,7 +296,7 @@ impl Proxy {
             None => None,
         };
         let (decision, addr, mut sender) = match reusable {
-            Some((addr, sender)) if self.same_destination(&intent, addr).await => {
+            Some((addr, sender)) if self.same_destination(&decision, addr).await => {
                 let decision = self.engine.check_resolved(decision, addr);
                 if !decision.forwards() {
                     return self.answer_locally(decision, &event_id, started).await;
@@ -295,7 +304,7 @@ impl Proxy {
                 (decision, addr, sender)
             }
             _ => {
-                let (decision, addr, stream) = match self.dial(decision, &intent).await {
+                let (decision, addr, stream) = match self.dial(decision).await {
                     Ok(v) => v,
                     Err(d) => return self.answer_locally(d, &event_id, started).await,
                 };
@@ -327,7 +336,10 @@ impl Proxy {
             Err(e) => return Self::audit_failed(&event_id, &e),
         };
 
-        let upstream_req = match build_upstream_request(req, &intent, self.max_body) {
+        let Some(intent) = decision.intent.as_ref() else {
+            return self.dispatch_failed(no_intent(), started).await;
+        };
+        let upstream_req = match build_upstream_request(req, intent, self.max_body) {
             Ok(r) => r,
             Err(e) => {
                 let d = decision.abort(
@@ -346,24 +358,20 @@ impl Proxy {
                 Response::from_parts(parts, body.boxed())
             }
             Ok(Err(e)) => {
-                let d = decision.abort(
-                    ReasonCode::UpstreamUnavailable,
-                    format!(
-                        "upstream `{}` failed after request `{event_id}` was forwarded: {e}",
-                        intent.authority
-                    ),
+                let detail = format!(
+                    "upstream `{}` failed after request `{event_id}` was forwarded: {e}",
+                    intent.authority
                 );
+                let d = decision.abort(ReasonCode::UpstreamUnavailable, detail);
                 self.dispatch_failed(d, started).await
             }
             Err(_) => {
-                let d = decision.abort(
-                    ReasonCode::UpstreamTimeout,
-                    format!(
-                        "upstream `{}` sent no response within {} ms after request `{event_id}` was forwarded",
-                        intent.authority,
-                        self.read_timeout.as_millis()
-                    ),
+                let detail = format!(
+                    "upstream `{}` sent no response within {} ms after request `{event_id}` was forwarded",
+                    intent.authority,
+                    self.read_timeout.as_millis()
                 );
+                let d = decision.abort(ReasonCode::UpstreamTimeout, detail);
                 self.dispatch_failed(d, started).await
             }
         }
@@ -377,9 +385,18 @@ impl Proxy {
         self.answer_locally(decision, &id, started).await
     }
 
-    async fn same_destination(&self, intent: &Intent, addr: SocketAddr) -> bool {
-        self.resolve_addr(intent).await.is_ok_and(|a| a == addr)
+    async fn same_destination(&self, decision: &Decision, addr: SocketAddr) -> bool {
+        match decision.intent.as_ref() {
+            Some(intent) => self.resolve_addr(intent).await.is_ok_and(|a| a == addr),
+            None => false,
+        }
     }
+}
+
+/// INVARIANT: a forwarding decision always carries its intent; this is the
+/// answer if one ever does not.
+fn no_intent() -> Decision {
+    Decision::malformed("internal error: forwarding decision without an intent")
 }
 
 /// The request the upstream sees: origin-form normalized target, the
