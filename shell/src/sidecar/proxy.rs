@@ -57,7 +57,9 @@ pub struct Proxy {
 /// The upstream connection a client connection is currently reusing.
 #[derive(Default)]
 pub struct ConnState {
-    upstream: Option<(SocketAddr, SendRequest<UpBody>)>,
+    /// Destination `host:port` as the client named it, the address it was
+    /// dialled at, and the connection.
+    upstream: Option<(String, u16, SocketAddr, SendRequest<UpBody>)>,
 }
 
 /// Per-connection handle given to the service.
@@ -292,11 +294,16 @@ impl Proxy {
         }
         let mut state = conn.lock().await;
         let reusable = match state.upstream.take() {
-            Some((addr, mut sender)) => sender.ready().await.is_ok().then_some((addr, sender)),
+            Some((host, port, addr, mut sender)) => sender
+                .ready()
+                .await
+                .is_ok()
+                .then_some((host, port, addr, sender)),
             None => None,
         };
         let (decision, addr, mut sender) = match reusable {
-            Some((addr, sender)) if self.same_destination(&decision, addr).await => {
+            // Same destination as the kept connection: no new DNS lookup.
+            Some((host, port, addr, sender)) if same_destination(&decision, &host, port) => {
                 let decision = self.engine.check_resolved(decision, addr);
                 if !decision.forwards() {
                     return self.answer_locally(decision, &event_id, started).await;
@@ -351,7 +358,9 @@ impl Proxy {
         };
         match tokio::time::timeout(self.read_timeout, sender.send_request(upstream_req)).await {
             Ok(Ok(resp)) => {
-                state.upstream = Some((addr, sender));
+                if let Some(i) = decision.intent.as_ref() {
+                    state.upstream = Some((i.host.clone(), i.port, addr, sender));
+                }
                 drop(state);
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
@@ -384,13 +393,14 @@ impl Proxy {
         log!(Warn, TARGET, "{}", decision.detail);
         self.answer_locally(decision, &id, started).await
     }
+}
 
-    async fn same_destination(&self, decision: &Decision, addr: SocketAddr) -> bool {
-        match decision.intent.as_ref() {
-            Some(intent) => self.resolve_addr(intent).await.is_ok_and(|a| a == addr),
-            None => false,
-        }
-    }
+/// Does the decision go to the `host:port` a kept connection was dialled for?
+fn same_destination(decision: &Decision, host: &str, port: u16) -> bool {
+    decision
+        .intent
+        .as_ref()
+        .is_some_and(|i| i.host == host && i.port == port)
 }
 
 /// INVARIANT: a forwarding decision always carries its intent; this is the
