@@ -204,12 +204,22 @@ fn members(obj: &Map<String, Value>, path: &str, allowed: &[&str]) -> Result<(),
     Ok(())
 }
 
+/// `path.key`, with control and non-ASCII characters of an untrusted key
+/// escaped so that a message stays one printable line.
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+    let mut out = String::with_capacity(path.len() + key.len() + 1);
+    if !path.is_empty() {
+        out.push_str(path);
+        out.push('.');
     }
+    for c in key.chars() {
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
 }
 
 fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Violation> {
