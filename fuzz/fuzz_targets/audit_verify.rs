@@ -10,13 +10,20 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let report = verify_log(data, verifier());
     let lines = data.split(|&b| b == b'\n').count();
-    assert!(report.verified <= lines, "more records than lines: {report:?}");
+    assert!(
+        report.verified <= lines,
+        "more records than lines: {report:?}"
+    );
     if let Some(e) = &report.first_error {
         let message = e.to_string();
         assert!(
             !message.contains(['\n', '\r']),
             "verify error is not one line: {message:?}"
         );
-        assert!(e.line >= 1 && e.line <= lines, "error on line {} of {lines}", e.line);
+        assert!(
+            e.line >= 1 && e.line <= lines,
+            "error on line {} of {lines}",
+            e.line
+        );
     }
 });

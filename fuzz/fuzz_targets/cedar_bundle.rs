@@ -28,8 +28,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let context = PolicyContext::default();
     for (action, host, path, provider) in [
-        (ActionClass::CommunicationExternalSend, "paste.rs", "/", None),
-        (ActionClass::FilesystemRead, "api.github.com", "/repos/a/b", Some("github")),
+        (
+            ActionClass::CommunicationExternalSend,
+            "paste.rs",
+            "/",
+            None,
+        ),
+        (
+            ActionClass::FilesystemRead,
+            "api.github.com",
+            "/repos/a/b",
+            Some("github"),
+        ),
     ] {
         let _ = bundle.evaluate(&PolicyRequest {
             principal: "anonymous",

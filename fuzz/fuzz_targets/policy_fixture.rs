@@ -22,10 +22,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(fixture) => {
             let now_ms = i64::try_from(NOW.as_millis()).unwrap_or(i64::MAX);
             let context = fixture.context(now_ms);
-            if let Some(bundle) = engine().bundle() {
-                if let Ok(verdict) = bundle.evaluate(&fixture.request(&context)) {
-                    let _ = fixture.passes(&verdict);
-                }
+            if let Some(bundle) = engine().bundle()
+                && let Ok(verdict) = bundle.evaluate(&fixture.request(&context))
+            {
+                let _ = fixture.passes(&verdict);
             }
         }
     }

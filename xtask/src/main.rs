@@ -6,8 +6,10 @@
 //! - `tidy`         — architecture checks (firma-core stays sans-IO)
 //! - `bench`        — criterion micro-benchmarks (`-- <filter>` passes through)
 //! - `bench-proxy`  — loopback load bench: direct, bare proxy, `firma sidecar` (wrk)
+//! - `fuzz`         — seed, build and run every cargo-fuzz target (`fuzz/`)
 
 mod bench_proxy;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,9 +26,10 @@ fn main() -> ExitCode {
         "tidy" => tidy(),
         "bench" => bench(rest),
         "bench-proxy" => bench_proxy::run(rest),
+        "fuzz" => fuzz::run(rest),
         "help" | "-h" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci            fmt --check, clippy -D warnings, tidy, all tests, conformance\n  conformance   run fixtures/conformance against firma-core\n  tidy          check that firma-core has no I/O dependencies\n  bench         run the criterion benches (extra args go to `cargo bench`)\n  bench-proxy   loopback load bench with wrk: direct, bare proxy, firma sidecar (see benches/README.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci            fmt --check, clippy -D warnings, tidy, all tests, conformance\n  conformance   run fixtures/conformance against firma-core\n  tidy          check that firma-core has no I/O dependencies\n  bench         run the criterion benches (extra args go to `cargo bench`)\n  bench-proxy   loopback load bench with wrk: direct, bare proxy, firma sidecar (see benches/README.md)\n  fuzz          seed, build and run the fuzz targets: [--time SECS] [--sanitizer address|none] [TARGET…] (see fuzz/README.md)"
             );
             Ok(())
         }
