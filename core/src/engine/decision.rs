@@ -65,12 +65,27 @@ impl Decision {
     /// A DENY `MalformedRequest` for a request the shell's HTTP parser could
     /// not read at all (no intent), SDC-13.
     pub fn malformed(detail: impl Into<String>) -> Decision {
+        Decision::unclassified_deny(
+            None,
+            ReasonCode::MalformedRequest,
+            Stage::Normalization,
+            detail.into(),
+        )
+    }
+
+    /// A DENY taken before any rule classified the request.
+    pub(crate) fn unclassified_deny(
+        intent: Option<Intent>,
+        reason: ReasonCode,
+        stage: Stage,
+        detail: String,
+    ) -> Decision {
         Decision {
             outcome: Outcome::Deny,
-            reason: Some(ReasonCode::MalformedRequest),
-            stage: Stage::Normalization,
-            detail: detail.into(),
-            intent: None,
+            reason: Some(reason),
+            stage,
+            detail,
+            intent,
             action_class: None,
             provider: None,
             rule: None,

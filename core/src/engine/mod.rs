@@ -398,19 +398,7 @@ impl Engine {
 }
 
 fn deny(intent: Option<Intent>, reason: ReasonCode, stage: Stage, detail: String) -> Decision {
-    Decision {
-        outcome: Outcome::Deny,
-        reason: Some(reason),
-        stage,
-        detail,
-        intent,
-        action_class: None,
-        provider: None,
-        rule: None,
-        matched_policies: Vec::new(),
-        bundle_version: None,
-        principal: Principal::default(),
-    }
+    Decision::unclassified_deny(intent, reason, stage, detail)
 }
 
 /// `METHOD authority/path` for messages.
