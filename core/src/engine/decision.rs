@@ -65,24 +65,27 @@ impl Decision {
     /// A DENY `MalformedRequest` for a request the shell's HTTP parser could
     /// not read at all (no intent), SDC-13.
     pub fn malformed(detail: impl Into<String>) -> Decision {
-        Decision::unclassified_deny(
-            None,
-            ReasonCode::MalformedRequest,
+        Decision::unclassified(
+            Outcome::Deny,
+            Some(ReasonCode::MalformedRequest),
             Stage::Normalization,
             detail.into(),
+            None,
         )
     }
 
-    /// A DENY taken before any rule classified the request.
-    pub(crate) fn unclassified_deny(
-        intent: Option<Intent>,
-        reason: ReasonCode,
+    /// A decision taken before any rule classified the request (no action
+    /// class, rule, policy or bundle attached).
+    pub(crate) fn unclassified(
+        outcome: Outcome,
+        reason: Option<ReasonCode>,
         stage: Stage,
         detail: String,
+        intent: Option<Intent>,
     ) -> Decision {
         Decision {
-            outcome: Outcome::Deny,
-            reason: Some(reason),
+            outcome,
+            reason,
             stage,
             detail,
             intent,
@@ -121,13 +124,8 @@ impl Decision {
             crate::Outcome::Abort => "aborted",
             crate::Outcome::Allow | crate::Outcome::Passthrough => return None,
         };
-        let reason = self.reason.map_or("FailClosed", crate::ReasonCode::as_str);
-        Some(format!(
-            "{{\"{flag}\":true,\"reason\":{},\"detail\":{},\"event_id\":{}}}",
-            json_string(reason),
-            json_string(&self.detail),
-            json_string(event_id)
-        ))
+        let reason = self.reason.unwrap_or(ReasonCode::FailClosed);
+        Some(answer_body(flag, reason, &self.detail, event_id))
     }
 
     /// HTTP status for the client: 403 for DENY, 504 for an upstream timeout,
@@ -140,6 +138,21 @@ impl Decision {
             (crate::Outcome::Allow | crate::Outcome::Passthrough, _) => None,
         }
     }
+}
+
+/// The DEC-13 body of a DENY answered without a decision record to build it
+/// from (e.g. the audit write itself failed).
+pub fn deny_body(reason: ReasonCode, detail: &str, event_id: &str) -> String {
+    answer_body("denied", reason, detail, event_id)
+}
+
+fn answer_body(flag: &str, reason: ReasonCode, detail: &str, event_id: &str) -> String {
+    format!(
+        "{{\"{flag}\":true,\"reason\":{},\"detail\":{},\"event_id\":{}}}",
+        json_string(reason.as_str()),
+        json_string(detail),
+        json_string(event_id)
+    )
 }
 
 fn json_string(s: &str) -> String {

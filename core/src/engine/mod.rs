@@ -22,7 +22,7 @@ mod stage1;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use decision::{Decision, Principal, RuleRef};
+pub use decision::{Decision, Principal, RuleRef, deny_body};
 pub use protect::ProtectedEndpoints;
 pub use stage1::{Capabilities, Stage1};
 
@@ -247,19 +247,13 @@ impl Engine {
                 let detail = format!(
                     "unmapped `{what}` passed through without enforcement (default_protected = false)"
                 );
-                Decision {
-                    outcome: Outcome::Passthrough,
-                    reason: None,
-                    stage: Stage::Mapping,
+                Decision::unclassified(
+                    Outcome::Passthrough,
+                    None,
+                    Stage::Mapping,
                     detail,
-                    intent: Some(intent),
-                    action_class: None,
-                    provider: None,
-                    rule: None,
-                    matched_policies: Vec::new(),
-                    bundle_version: None,
-                    principal: Principal::default(),
-                }
+                    Some(intent),
+                )
             };
         };
         let action = m.action_class;
@@ -398,7 +392,7 @@ impl Engine {
 }
 
 fn deny(intent: Option<Intent>, reason: ReasonCode, stage: Stage, detail: String) -> Decision {
-    Decision::unclassified_deny(intent, reason, stage, detail)
+    Decision::unclassified(Outcome::Deny, Some(reason), stage, detail, intent)
 }
 
 /// `METHOD authority/path` for messages.

@@ -148,6 +148,14 @@ impl RuleSet {
     pub fn file_count(&self) -> usize {
         self.files
     }
+
+    /// Number of rules that came from the source named `file`.
+    pub fn rules_in_file(&self, file: &str) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| r.rule_ref.file == file)
+            .count()
+    }
 }
 
 impl Rule {

@@ -156,11 +156,7 @@ impl Proxy {
     /// Refuse a call whose audit record could not be written (fail closed).
     fn audit_failed(event_id: &str, e: &impl std::fmt::Display) -> Response<Body> {
         log!(Error, TARGET, "{e}; refusing the call");
-        let body = format!(
-            "{{\"denied\":true,\"reason\":\"FailClosed\",\"detail\":{},\"event_id\":{}}}",
-            serde_json::to_string(&e.to_string()).unwrap_or_default(),
-            serde_json::to_string(event_id).unwrap_or_default()
-        );
+        let body = firma_core::engine::deny_body(ReasonCode::FailClosed, &e.to_string(), event_id);
         json_response(503, body)
     }
 

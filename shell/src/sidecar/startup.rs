@@ -203,10 +203,9 @@ pub fn load_rules(
             rules.len()
         );
     } else {
-        let base = match sources.first() {
-            Some(first) => RuleSet::compile(std::slice::from_ref(first))?.len(),
-            None => 0,
-        };
+        let base = sources
+            .first()
+            .map_or(0, |first| rules.rules_in_file(first.name));
         log!(
             Info,
             "firma_sidecar::startup::mapping",
