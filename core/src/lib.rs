@@ -20,6 +20,8 @@ pub mod mapping;
 pub mod normalize;
 pub mod policy;
 pub mod time;
+pub mod tls;
+pub mod token;
 
 pub use action_class::ActionClass;
 pub use decision::{Outcome, ReasonCode, Stage};

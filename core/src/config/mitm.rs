@@ -37,6 +37,35 @@ impl MitmConfig {
         self.enabled && !self.intercept_hosts.is_empty()
     }
 
+    /// What happens to a CONNECT to `host` (MITM-1): bypassed and unlisted
+    /// hosts get a blind tunnel; intercepted hosts are TLS-terminated.
+    /// Exact entries win over wildcards, and at the same specificity
+    /// `bypass_hosts` wins over `intercept_hosts`.
+    pub fn plan(&self, host: &str) -> TunnelPlan {
+        if !self.is_active() {
+            return TunnelPlan::Tunnel;
+        }
+        let exact = |list: &[HostPattern]| {
+            list.iter()
+                .any(|p| matches!(p, HostPattern::Exact(_)) && p.matches(host))
+        };
+        let any = |list: &[HostPattern]| list.iter().any(|p| p.matches(host));
+        let intercept = if exact(&self.bypass_hosts) {
+            false
+        } else if exact(&self.intercept_hosts) {
+            true
+        } else {
+            !any(&self.bypass_hosts) && any(&self.intercept_hosts)
+        };
+        if intercept {
+            TunnelPlan::Intercept {
+                strict: any(&self.strict_hosts),
+            }
+        } else {
+            TunnelPlan::Tunnel
+        }
+    }
+
     /// Defaults: disabled, empty lists.
     pub fn disabled() -> Self {
         Self {
@@ -48,6 +77,19 @@ impl MitmConfig {
             cert_cache_capacity: DEFAULT_CERT_CACHE,
         }
     }
+}
+
+/// How the Sidecar carries a CONNECT tunnel (MITM-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelPlan {
+    /// Relay bytes blindly; the CONNECT itself is classified and enforced.
+    Tunnel,
+    /// Terminate TLS and enforce every request inside. `strict`: any
+    /// interception failure denies instead of falling back to a tunnel.
+    Intercept {
+        /// The host is in `strict_hosts`.
+        strict: bool,
+    },
 }
 
 const DEFAULT_CERT_CACHE: NonZeroUsize = match NonZeroUsize::new(1024) {
@@ -185,6 +227,42 @@ mod tests {
         assert!(covers(&p("*.stripe.com"), &p("*.stripe.com")));
         assert!(!covers(&p("api.stripe.com"), &p("*.stripe.com")));
         assert!(!covers(&p("*.stripe.com"), &p("a.b.stripe.com")));
+    }
+
+    fn mitm(intercept: &[&str], bypass: &[&str], strict: &[&str]) -> MitmConfig {
+        MitmConfig {
+            enabled: true,
+            intercept_hosts: intercept.iter().map(|h| p(h)).collect(),
+            bypass_hosts: bypass.iter().map(|h| p(h)).collect(),
+            strict_hosts: strict.iter().map(|h| p(h)).collect(),
+            ..MitmConfig::disabled()
+        }
+    }
+
+    #[test]
+    fn mitm1_plan() {
+        let m = mitm(
+            &["*.anthropic.com", "api.openai.com", "api.stripe.com"],
+            &["downloads.anthropic.com"],
+            &["api.stripe.com"],
+        );
+        let strict = TunnelPlan::Intercept { strict: true };
+        let lax = TunnelPlan::Intercept { strict: false };
+        assert_eq!(m.plan("api.anthropic.com"), lax);
+        assert_eq!(m.plan("API.Anthropic.com."), lax);
+        assert_eq!(m.plan("api.dev.anthropic.com"), TunnelPlan::Tunnel);
+        assert_eq!(m.plan("downloads.anthropic.com"), TunnelPlan::Tunnel);
+        assert_eq!(m.plan("api.openai.com"), lax);
+        assert_eq!(m.plan("api.stripe.com"), strict);
+        assert_eq!(m.plan("example.com"), TunnelPlan::Tunnel);
+        // an exact intercept entry beats a bypass wildcard
+        let m = mitm(&["api.example.com"], &["*.example.com"], &[]);
+        assert_eq!(m.plan("api.example.com"), lax);
+        assert_eq!(m.plan("www.example.com"), TunnelPlan::Tunnel);
+        // inactive: everything is a tunnel
+        let mut off = mitm(&["api.openai.com"], &[], &[]);
+        off.enabled = false;
+        assert_eq!(off.plan("api.openai.com"), TunnelPlan::Tunnel);
     }
 
     #[test]

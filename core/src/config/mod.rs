@@ -32,7 +32,7 @@ pub use authority::{AuthorityConfig, DEFAULT_AUTHORITY_LISTEN};
 pub use error::{ConfigError, Location, Position};
 pub use host::{HostPattern, HostPort};
 pub use link::SidecarAuthorityConfig;
-pub use mitm::MitmConfig;
+pub use mitm::{MitmConfig, TunnelPlan};
 pub use sidecar::{
     ConstraintEnforcementConfig, DEFAULT_SIDECAR_LISTEN, InterceptorConfig, InterceptorMode,
     LogLevel, MappingConfig, PolicyConfig, PolicySource, RulesSource, SidecarConfig, SidecarMode,

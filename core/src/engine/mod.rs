@@ -6,6 +6,7 @@
 //! 1. build it with [`Engine::policy_only`] (no Authority) or
 //!    [`Engine::awaiting_authority`];
 //! 2. feed inputs as they arrive: [`Engine::handle_bundle`],
+//!    [`Engine::handle_capabilities`], [`Engine::handle_revocations`],
 //!    [`Engine::handle_revocations_ready`];
 //! 3. for every request call [`Engine::decide`] with the request head and the
 //!    current wall time, then [`Engine::finish`] with the time enforcement took;
@@ -18,6 +19,7 @@
 mod decision;
 mod protect;
 mod stage1;
+mod tunnel;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +27,15 @@ use std::time::Duration;
 pub use decision::{Decision, Principal, RuleRef, deny_body};
 pub use protect::ProtectedEndpoints;
 pub use stage1::{Capabilities, Stage1};
+pub use tunnel::{ConnectStep, InterceptFailure, Interception};
 
+use crate::config::MitmConfig;
 use crate::decision::{Outcome, ReasonCode, Stage};
 use crate::mapping::{self, RuleSet};
 use crate::normalize::{self, Intent, RawRequest};
 use crate::policy::{Bundle, PolicyContext, PolicyRequest, ResourceAttrs};
 use crate::time::UnixTime;
+use crate::token::{Revocation, RevocationSet};
 
 /// Principal id used for Cedar in policy-only mode (no capability token).
 pub const ANONYMOUS_AGENT: &str = "anonymous";
@@ -77,8 +82,10 @@ pub struct Engine {
     rules: Arc<RuleSet>,
     bundle: Option<ActiveBundle>,
     revocations_ready: bool,
+    revocations: RevocationSet,
     stage1: Stage1,
     protected: ProtectedEndpoints,
+    mitm: MitmConfig,
 }
 
 impl Engine {
@@ -99,8 +106,10 @@ impl Engine {
                 ttl: config.bundle_ttl,
             }),
             revocations_ready: true,
+            revocations: RevocationSet::new(),
             stage1: Stage1::Bypassed,
             protected: ProtectedEndpoints::default(),
+            mitm: MitmConfig::disabled(),
         }
     }
 
@@ -116,8 +125,10 @@ impl Engine {
             rules,
             bundle: None,
             revocations_ready: false,
+            revocations: RevocationSet::new(),
             stage1: Stage1::Tokens(capabilities),
             protected: ProtectedEndpoints::default(),
+            mitm: MitmConfig::disabled(),
         }
     }
 
@@ -137,6 +148,17 @@ impl Engine {
         self.protected = endpoints;
     }
 
+    /// Which CONNECT targets are TLS-terminated (`[sidecar.interceptor.https_mitm]`,
+    /// MITM-1). Default: none.
+    pub fn set_interception(&mut self, mitm: MitmConfig) {
+        self.mitm = mitm;
+    }
+
+    /// The interception settings.
+    pub fn interception(&self) -> &MitmConfig {
+        &self.mitm
+    }
+
     /// Re-check a forwarding decision against the address the shell resolved
     /// for it (DEC-15): a DNS name that resolves to a protected endpoint is
     /// denied like the literal address would have been.
@@ -151,6 +173,27 @@ impl Engine {
             "destination resolves to `{addr}`, a protected endpoint (the sidecar itself or the Authority)"
         );
         d
+    }
+
+    /// Replace the capability tokens (seed files reloaded, TOK-19). Takes
+    /// effect for the next decision. In policy-only mode Stage 1 is bypassed
+    /// (DEC-7) and the tokens are not consulted.
+    pub fn handle_capabilities(&mut self, capabilities: Capabilities) {
+        if let Stage1::Tokens(current) = &mut self.stage1 {
+            *current = capabilities;
+        }
+    }
+
+    /// Revocations arrived (stream events or a file load, TOK-20): merged
+    /// into the set Stage 1 consults; an id already revoked is a no-op.
+    /// Does not by itself mark the revocation state ready.
+    pub fn handle_revocations(&mut self, revocations: impl IntoIterator<Item = Revocation>) {
+        self.revocations.extend(revocations);
+    }
+
+    /// The revocations Stage 1 consults.
+    pub fn revocations(&self) -> &RevocationSet {
+        &self.revocations
     }
 
     /// The revocation stream has hydrated.
@@ -295,7 +338,10 @@ impl Engine {
 
         // Stage 1 (DEC-7).
         let resource_id = intent.resource_id();
-        let principal = match self.stage1.check(action, &resource_id, now) {
+        let principal = match self
+            .stage1
+            .check(action, &resource_id, now, &self.revocations)
+        {
             Ok(p) => p,
             Err((reason, detail)) => {
                 return classified(
