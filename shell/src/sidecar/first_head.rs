@@ -77,15 +77,15 @@ fn classify(buf: &[u8]) -> FirstHead {
 }
 
 /// A stream that first replays bytes already read from it.
-pub struct Rewind {
+pub struct Rewind<S = TcpStream> {
     prefix: Vec<u8>,
     pos: usize,
-    inner: TcpStream,
+    inner: S,
 }
 
-impl Rewind {
+impl<S> Rewind<S> {
     /// Replay `prefix`, then read from `inner`.
-    pub fn new(prefix: Vec<u8>, inner: TcpStream) -> Rewind {
+    pub fn new(prefix: Vec<u8>, inner: S) -> Rewind<S> {
         Rewind {
             prefix,
             pos: 0,
@@ -94,7 +94,7 @@ impl Rewind {
     }
 }
 
-impl AsyncRead for Rewind {
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -110,7 +110,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

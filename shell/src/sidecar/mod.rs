@@ -10,6 +10,7 @@ mod first_head;
 mod headers;
 mod ids;
 pub(crate) mod log;
+mod mitm;
 mod proxy;
 mod startup;
 
@@ -114,13 +115,6 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
              in policy-only mode"
         )));
     }
-    if sc.interceptor.https_mitm.is_active() {
-        return Err(StartupError::Unsupported(
-            "`sidecar.interceptor.https_mitm` is enabled, but this build does not intercept HTTPS yet; set \
-             `enabled = false` to proxy CONNECT tunnels without interception"
-                .into(),
-        ));
-    }
 
     let config_dir = match &config.origin {
         firma_core::config::ConfigOrigin::File(p) => p.parent().map(std::path::Path::to_path_buf),
@@ -129,6 +123,17 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
     let rules = startup::load_rules(&sc.mapping.rules, config_dir.as_deref())?;
     let bundle = startup::load_bundle(&sc.policy.source)?;
     let signer = startup::load_signer(&sc.audit.signing_key)?;
+    // The CA is ready before the listener accepts (MITM-8).
+    let mitm = if sc.interceptor.https_mitm.is_active() {
+        let now_secs = i64::try_from(wall_now().as_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
+        Some(Arc::new(mitm::Mitm::start(
+            &sc.interceptor.https_mitm,
+            &sc.ca_dir,
+            now_secs,
+        )?))
+    } else {
+        None
+    };
 
     let listen = sc.interceptor.listen_addr;
     let std_listener =
@@ -189,6 +194,7 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
     // destination either, whether or not it is running yet.
     protected.add_addr(config.authority.listen_addr);
     engine.set_protected_endpoints(protected);
+    engine.set_interception(sc.interceptor.https_mitm.clone());
 
     // Many agents keep many connections: allow as many descriptors as the
     // hard limit permits.
@@ -202,6 +208,8 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
         read_timeout: sc.interceptor.upstream_read_timeout,
         ids: EventIds::new(now),
         max_body: sc.interceptor.max_request_body_bytes.get(),
+        mitm,
+        drain: Drain::default(),
     });
     log!(Info, "firma_sidecar", "sidecar ready");
 
@@ -214,7 +222,7 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
 
 /// Accept connections until a shutdown signal, then drain (SDC-17).
 async fn serve(listener: TcpListener, proxy: Arc<Proxy>, drain: Duration) {
-    let drain_state = Drain::default();
+    let drain_state = proxy.drain.clone();
     let mut signals = Signals::new();
     loop {
         tokio::select! {
@@ -341,15 +349,16 @@ impl Proxy {
     }
 }
 
-/// Tracks live client connections and tells them to finish (SDC-17).
-#[derive(Default)]
-struct Drain {
+/// Tracks live client connections (and intercepted tunnels) and tells them
+/// to finish (SDC-17).
+#[derive(Clone, Default)]
+pub(crate) struct Drain {
     signal: Arc<tokio::sync::watch::Sender<bool>>,
     live: Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>,
 }
 
 /// Held by a connection task while it runs.
-struct LiveGuard(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+pub(crate) struct LiveGuard(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
@@ -360,11 +369,13 @@ impl Drop for LiveGuard {
 }
 
 impl Drain {
-    fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+    /// A receiver that changes when shutdown starts.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
         self.signal.subscribe()
     }
 
-    fn enter(&self) -> LiveGuard {
+    /// Count a connection as live until the guard is dropped.
+    pub(crate) fn enter(&self) -> LiveGuard {
         self.live
             .0
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use firma_core::config::HostPort;
-use firma_core::engine::Engine;
+use firma_core::engine::{ConnectStep, Engine};
 use firma_core::normalize::{Intent, RawRequest, Scheme};
 use firma_core::{Decision, ReasonCode};
 use http_body_util::combinators::BoxBody;
@@ -23,18 +23,20 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use super::Drain;
 use super::audit_sink::AuditSink;
 use super::clock::wall_now;
 use super::headers::strip_hop_by_hop;
 use super::ids::EventIds;
 use super::log::log;
+use super::mitm::Mitm;
 
 /// Response body type of the proxy.
 pub type Body = BoxBody<Bytes, hyper::Error>;
 /// Request body type sent upstream (size-limited, SDC-18).
-type UpBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type UpBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-const TARGET: &str = "firma_sidecar::interceptor::http";
+pub(super) const TARGET: &str = "firma_sidecar::interceptor::http";
 
 /// Shared, read-only state of the proxy.
 pub struct Proxy {
@@ -52,6 +54,10 @@ pub struct Proxy {
     pub ids: EventIds,
     /// `max_request_body_bytes`.
     pub max_body: u64,
+    /// HTTPS interception, when `[sidecar.interceptor.https_mitm]` is active.
+    pub mitm: Option<Arc<Mitm>>,
+    /// Live connections, for graceful shutdown.
+    pub drain: Drain,
 }
 
 /// The upstream connection a client connection is currently reusing.
@@ -65,13 +71,13 @@ pub struct ConnState {
 /// Per-connection handle given to the service.
 pub type ConnHandle = Arc<Mutex<ConnState>>;
 
-fn full(bytes: impl Into<Bytes>) -> Body {
+pub(super) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed()
 }
 
-fn empty() -> Body {
+pub(super) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
@@ -83,7 +89,7 @@ fn json_response(status: u16, body: String) -> Response<Body> {
     resp
 }
 
-fn micros(since: Instant) -> u64 {
+pub(super) fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -97,29 +103,21 @@ impl Proxy {
         let started = Instant::now();
         let now = wall_now();
         let event_id = self.ids.next(now);
-        let target = req.uri().to_string();
-        if let Some(len) = declared_length(&req).filter(|len| *len > self.max_body) {
-            let d = Decision::malformed(format!(
-                "request body of {len} bytes exceeds max_request_body_bytes ({})",
-                self.max_body
-            ));
+        if let Some(d) = self.oversized(&req) {
             return Ok(self.answer_locally(d, &event_id, started).await);
         }
-        let decision = {
-            let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(req.headers().len());
-            headers.extend(
-                req.headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
-            );
-            let raw = RawRequest {
-                method: req.method().as_str(),
-                target: &target,
-                headers: &headers,
-                tunnel: None,
-            };
-            let d = self.engine.decide(&raw, now);
-            self.engine.finish(d, started.elapsed())
+        let step = with_raw(&req, None, |raw| {
+            if raw.method == "CONNECT" {
+                self.engine.decide_connect(raw, now)
+            } else {
+                ConnectStep::Decided(self.engine.decide(raw, now))
+            }
+        });
+        let decision = match step {
+            ConnectStep::Decided(d) => self.engine.finish(d, started.elapsed()),
+            ConnectStep::Intercept(tunnel) => {
+                return Ok(self.intercept(req, tunnel, event_id, started).await);
+            }
         };
         if !decision.forwards() {
             return Ok(self.answer_locally(decision, &event_id, started).await);
@@ -134,8 +132,18 @@ impl Proxy {
         Ok(self.forward(req, decision, event_id, started, conn).await)
     }
 
+    /// A DENY `MalformedRequest` when the declared body is over
+    /// `max_request_body_bytes` (SDC-18).
+    pub(super) fn oversized<B>(&self, req: &Request<B>) -> Option<Decision> {
+        let len = declared_length(req).filter(|len| *len > self.max_body)?;
+        Some(Decision::malformed(format!(
+            "request body of {len} bytes exceeds max_request_body_bytes ({})",
+            self.max_body
+        )))
+    }
+
     /// Record a decision that is answered by the Sidecar itself (DENY, ABORT).
-    async fn answer_locally(
+    pub(super) async fn answer_locally(
         &self,
         decision: Decision,
         event_id: &str,
@@ -154,7 +162,7 @@ impl Proxy {
     }
 
     /// Refuse a call whose audit record could not be written (fail closed).
-    fn audit_failed(event_id: &str, e: &impl std::fmt::Display) -> Response<Body> {
+    pub(super) fn audit_failed(event_id: &str, e: &impl std::fmt::Display) -> Response<Body> {
         log!(Error, TARGET, "{e}; refusing the call");
         let body = firma_core::engine::deny_body(ReasonCode::FailClosed, &e.to_string(), event_id);
         json_response(503, body)
@@ -193,7 +201,7 @@ impl Proxy {
 
     /// Resolve, re-check against protected endpoints, and connect.
     /// `Err` carries the final decision (DENY or ABORT) to answer with.
-    async fn dial(
+    pub(super) async fn dial(
         &self,
         decision: Decision,
     ) -> Result<(Decision, SocketAddr, TcpStream), Decision> {
@@ -233,7 +241,7 @@ impl Proxy {
     }
 
     /// CONNECT: record, answer 200 and relay bytes both ways (SDC-8).
-    async fn connect(
+    pub(super) async fn connect(
         self: Arc<Self>,
         req: Request<Incoming>,
         decision: Decision,
@@ -297,7 +305,7 @@ impl Proxy {
                 .then_some((host, port, addr, sender)),
             None => None,
         };
-        let (decision, addr, mut sender) = match reusable {
+        let (decision, addr, sender) = match reusable {
             // Same destination as the kept connection: no new DNS lookup.
             Some((host, port, addr, sender)) if same_destination(&decision, &host, port) => {
                 let decision = self.engine.check_resolved(decision, addr);
@@ -328,19 +336,42 @@ impl Proxy {
                 }
             }
         };
+        let Some((host_of, port_of)) = decision.intent.as_ref().map(|i| (i.host.clone(), i.port))
+        else {
+            return self.answer_locally(no_intent(), &event_id, started).await;
+        };
 
-        // The record is on disk before a byte of the request leaves (SDC-14).
+        let (resp, sender) = self
+            .dispatch(req, decision, &event_id, started, sender)
+            .await;
+        if let Some(sender) = sender {
+            state.upstream = Some((host_of, port_of, addr, sender));
+        }
+        resp
+    }
+
+    /// Record a forwarding decision, then send the request on `sender`
+    /// (SDC-14: the record is on disk before a byte of the request leaves).
+    /// Returns the response and, when the exchange worked, the sender for
+    /// reuse.
+    pub(super) async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        decision: Decision,
+        event_id: &str,
+        started: Instant,
+        mut sender: SendRequest<UpBody>,
+    ) -> (Response<Body>, Option<SendRequest<UpBody>>) {
         let decision = match self
             .audit
-            .record(decision, &event_id, wall_now(), micros(started))
+            .record(decision, event_id, wall_now(), micros(started))
             .await
         {
             Ok(d) => d,
-            Err(e) => return Self::audit_failed(&event_id, &e),
+            Err(e) => return (Self::audit_failed(event_id, &e), None),
         };
-
         let Some(intent) = decision.intent.as_ref() else {
-            return self.dispatch_failed(no_intent(), started).await;
+            return (self.dispatch_failed(no_intent(), started).await, None);
         };
         let upstream_req = match build_upstream_request(req, intent, self.max_body) {
             Ok(r) => r,
@@ -349,18 +380,14 @@ impl Proxy {
                     ReasonCode::UpstreamUnavailable,
                     format!("cannot build the upstream request: {e}"),
                 );
-                return self.dispatch_failed(d, started).await;
+                return (self.dispatch_failed(d, started).await, None);
             }
         };
         match tokio::time::timeout(self.read_timeout, sender.send_request(upstream_req)).await {
             Ok(Ok(resp)) => {
-                if let Some(i) = decision.intent.as_ref() {
-                    state.upstream = Some((i.host.clone(), i.port, addr, sender));
-                }
-                drop(state);
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, body.boxed())
+                (Response::from_parts(parts, body.boxed()), Some(sender))
             }
             Ok(Err(e)) => {
                 let detail = format!(
@@ -368,7 +395,7 @@ impl Proxy {
                     intent.authority
                 );
                 let d = decision.abort(ReasonCode::UpstreamUnavailable, detail);
-                self.dispatch_failed(d, started).await
+                (self.dispatch_failed(d, started).await, None)
             }
             Err(_) => {
                 let detail = format!(
@@ -377,18 +404,44 @@ impl Proxy {
                     self.read_timeout.as_millis()
                 );
                 let d = decision.abort(ReasonCode::UpstreamTimeout, detail);
-                self.dispatch_failed(d, started).await
+                (self.dispatch_failed(d, started).await, None)
             }
         }
     }
 
     /// A failure after the ALLOW record was written: a second record with its
     /// own event id; `decision.detail` names the forwarded call's id (SDC-14).
-    async fn dispatch_failed(&self, decision: Decision, started: Instant) -> Response<Body> {
+    pub(super) async fn dispatch_failed(
+        &self,
+        decision: Decision,
+        started: Instant,
+    ) -> Response<Body> {
         let id = self.ids.next(wall_now());
         log!(Warn, TARGET, "{}", decision.detail);
         self.answer_locally(decision, &id, started).await
     }
+}
+
+/// Run `f` on core's view of `req`'s head; `tunnel` is the CONNECT
+/// authority for a request decrypted inside an intercepted tunnel.
+pub(super) fn with_raw<B, R>(
+    req: &Request<B>,
+    tunnel: Option<&str>,
+    f: impl FnOnce(&RawRequest<'_>) -> R,
+) -> R {
+    let target = req.uri().to_string();
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(req.headers().len());
+    headers.extend(
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
+    f(&RawRequest {
+        method: req.method().as_str(),
+        target: &target,
+        headers: &headers,
+        tunnel,
+    })
 }
 
 /// Does the decision go to the `host:port` a kept connection was dialled for?
@@ -401,7 +454,7 @@ fn same_destination(decision: &Decision, host: &str, port: u16) -> bool {
 
 /// INVARIANT: a forwarding decision always carries its intent; this is the
 /// answer if one ever does not.
-fn no_intent() -> Decision {
+pub(super) fn no_intent() -> Decision {
     Decision::malformed("internal error: forwarding decision without an intent")
 }
 
@@ -436,7 +489,7 @@ fn build_upstream_request(
 }
 
 /// The largest `Content-Length` the client declared, if any parses.
-fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+fn declared_length<B>(req: &Request<B>) -> Option<u64> {
     req.headers()
         .get_all(hyper::header::CONTENT_LENGTH)
         .iter()

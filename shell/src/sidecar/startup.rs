@@ -105,6 +105,9 @@ pub enum StartupError {
     /// The audit sink could not be opened.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// HTTPS interception could not be set up (CA, upstream trust).
+    #[error(transparent)]
+    Mitm(#[from] super::mitm::MitmError),
     /// The state directory could not be created.
     #[error("cannot create state directory `{path}`: {source}")]
     StateDir {

@@ -10,13 +10,14 @@
 pub mod audit;
 pub mod client;
 pub mod sidecar;
+pub mod tls;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
 
 pub use audit::{AuditLog, field};
 pub use client::{Conn, HttpResponse, curl, python, raw_exchange};
-pub use sidecar::{Config, Sidecar, StartFailure, Workspace};
+pub use sidecar::{Config, Mitm, Sidecar, StartFailure, Workspace};
 pub use upstream::{Behavior, Echo, Upstream, closed_port};
 
 /// The directory of checked-in fixtures (`<repo>/fixtures`).

@@ -129,6 +129,54 @@ pub struct Config {
     pub log_level: String,
     /// `sidecar.upstream.resolve`, `("host:port", "ip:port")`.
     pub resolve: Vec<(String, String)>,
+    /// `sidecar.ca.dir`.
+    pub ca_dir: Option<String>,
+    /// `[sidecar.interceptor.https_mitm]`.
+    pub mitm: Option<Mitm>,
+}
+
+/// `[sidecar.interceptor.https_mitm]` keys.
+#[derive(Debug, Clone, Default)]
+pub struct Mitm {
+    /// `enabled`.
+    pub enabled: bool,
+    /// `intercept_hosts`.
+    pub intercept: Vec<String>,
+    /// `bypass_hosts`.
+    pub bypass: Vec<String>,
+    /// `strict_hosts`.
+    pub strict: Vec<String>,
+    /// `extra_upstream_ca_file`.
+    pub extra_ca: Option<String>,
+}
+
+impl Mitm {
+    /// Enabled, intercepting `hosts`.
+    pub fn intercept(hosts: &[&str]) -> Mitm {
+        Mitm {
+            enabled: true,
+            intercept: hosts.iter().map(|h| h.to_string()).collect(),
+            ..Mitm::default()
+        }
+    }
+
+    /// Adds `strict_hosts`.
+    pub fn strict(mut self, hosts: &[&str]) -> Mitm {
+        self.strict = hosts.iter().map(|h| h.to_string()).collect();
+        self
+    }
+
+    /// Adds `bypass_hosts`.
+    pub fn bypass(mut self, hosts: &[&str]) -> Mitm {
+        self.bypass = hosts.iter().map(|h| h.to_string()).collect();
+        self
+    }
+
+    /// Sets `extra_upstream_ca_file`.
+    pub fn extra_ca(mut self, path: impl AsRef<Path>) -> Mitm {
+        self.extra_ca = Some(path.as_ref().display().to_string());
+        self
+    }
 }
 
 impl Default for Config {
@@ -153,6 +201,8 @@ impl Default for Config {
             signing_key_path: "audit.key".into(),
             log_level: "info".into(),
             resolve: Vec::new(),
+            ca_dir: None,
+            mitm: None,
         }
     }
 }
@@ -161,6 +211,13 @@ impl Config {
     /// Adds a `resolve` entry `host_port` → `addr`.
     pub fn resolve(mut self, host_port: &str, addr: impl ToString) -> Config {
         self.resolve.push((host_port.into(), addr.to_string()));
+        self
+    }
+
+    /// Sets `[sidecar.ca] dir` and `[sidecar.interceptor.https_mitm]`.
+    pub fn mitm(mut self, ca_dir: &str, mitm: Mitm) -> Config {
+        self.ca_dir = Some(ca_dir.into());
+        self.mitm = Some(mitm);
         self
     }
 
@@ -218,6 +275,25 @@ impl Config {
                 "\n[sidecar.upstream]\nresolve = {{ {} }}\n",
                 items.join(", ")
             ));
+        }
+        if let Some(dir) = &self.ca_dir {
+            t.push_str(&format!("\n[sidecar.ca]\ndir = {}\n", q(dir)));
+        }
+        if let Some(m) = &self.mitm {
+            let list = |v: &[String]| {
+                let items: Vec<String> = v.iter().map(|h| q(h)).collect();
+                format!("[{}]", items.join(", "))
+            };
+            t.push_str(&format!(
+                "\n[sidecar.interceptor.https_mitm]\nenabled = {}\nintercept_hosts = {}\nbypass_hosts = {}\nstrict_hosts = {}\n",
+                m.enabled,
+                list(&m.intercept),
+                list(&m.bypass),
+                list(&m.strict)
+            ));
+            if let Some(ca) = &m.extra_ca {
+                t.push_str(&format!("extra_upstream_ca_file = {}\n", q(ca)));
+            }
         }
         t
     }

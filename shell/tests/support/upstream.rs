@@ -79,6 +79,21 @@ impl Upstream {
 
     /// Starts an upstream with the given behaviour.
     pub fn with(behavior: Behavior) -> Upstream {
+        Upstream::serve(behavior, None)
+    }
+
+    /// Starts an HTTPS upstream: every connection is a TLS session with
+    /// `acceptor` (see `support::tls`), then the same recording server.
+    pub fn tls(acceptor: tokio_rustls::TlsAcceptor) -> Upstream {
+        Upstream::serve(Behavior::Ok, Some(acceptor))
+    }
+
+    /// An HTTPS upstream with the given behaviour.
+    pub fn tls_with(acceptor: tokio_rustls::TlsAcceptor, behavior: Behavior) -> Upstream {
+        Upstream::serve(behavior, Some(acceptor))
+    }
+
+    fn serve(behavior: Behavior, tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
         let rt = runtime(2);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let accepts = Arc::new(AtomicUsize::new(0));
@@ -94,11 +109,24 @@ impl Upstream {
                 };
                 accepts2.fetch_add(1, Ordering::SeqCst);
                 let seen = seen2.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(req, seen.clone(), behavior));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });

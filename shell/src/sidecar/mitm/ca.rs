@@ -1,0 +1,313 @@
+//! The MITM certificate authority (MITM-8, DECISIONS D8): bootstrapped once
+//! in `[sidecar.ca] dir` as `firma-ca.crt` + `firma-ca.key` (0600), then only
+//! ever loaded. A half-present, unreadable, loosely-permissioned, expired or
+//! mismatched pair refuses to start, naming the file.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PublicKeyData,
+};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::sidecar::log::log;
+
+/// The certificate file in the CA directory.
+pub const CERT_FILE: &str = "firma-ca.crt";
+/// The private key file in the CA directory.
+pub const KEY_FILE: &str = "firma-ca.key";
+/// Common name of a bootstrapped CA.
+pub const CA_COMMON_NAME: &str = "Firma Sidecar Local CA";
+/// Lifetime of a bootstrapped CA.
+const CA_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+
+const TARGET: &str = "firma_sidecar::startup::ca";
+
+/// Why the CA could not be bootstrapped or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// A file or the directory could not be read, created or written.
+    #[error("MITM CA `{path}`: cannot {what}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Only one of the two files exists.
+    #[error(
+        "MITM CA directory `{dir}` has `{present}` but no `{missing}`; the CA is never regenerated: restore `{missing}` from your backup, or, if no agent trusts this CA yet, remove `{present}` to bootstrap a new one"
+    )]
+    HalfPresent {
+        /// The CA directory.
+        dir: PathBuf,
+        /// The file that exists.
+        present: &'static str,
+        /// The file that does not.
+        missing: &'static str,
+    },
+    /// The key file is readable by group or others.
+    #[error(
+        "MITM CA key `{path}` has mode {mode:04o}; it must not be readable by group or others (run `chmod 600 {path}`)"
+    )]
+    LoosePermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A file's content is not what it must be.
+    #[error("MITM CA `{path}`: {reason}")]
+    Invalid {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Generating a new CA failed.
+    #[error("cannot generate the MITM CA in `{dir}`: {reason}")]
+    Generate {
+        /// The CA directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A loaded CA: signs leaf certificates; its DER is served after each leaf.
+pub struct Ca {
+    /// The signing identity (subject, key identifier, key).
+    pub issuer: Issuer<'static, KeyPair>,
+    /// The certificate exactly as on disk.
+    pub cert_der: CertificateDer<'static>,
+    /// End of the CA's validity (Unix seconds); leaves never outlive it.
+    pub not_after: i64,
+}
+
+/// Load the CA from `dir`, or create it if neither file exists. `now` is Unix
+/// seconds.
+pub fn load_or_bootstrap(dir: &Path, now: i64) -> Result<Ca, CaError> {
+    let cert_path = dir.join(CERT_FILE);
+    let key_path = dir.join(KEY_FILE);
+    match (exists(&cert_path)?, exists(&key_path)?) {
+        (false, false) => bootstrap(dir, &cert_path, &key_path, now),
+        (true, false) => Err(CaError::HalfPresent {
+            dir: dir.into(),
+            present: CERT_FILE,
+            missing: KEY_FILE,
+        }),
+        (false, true) => Err(CaError::HalfPresent {
+            dir: dir.into(),
+            present: KEY_FILE,
+            missing: CERT_FILE,
+        }),
+        (true, true) => load(&cert_path, &key_path, now),
+    }
+}
+
+fn exists(path: &Path) -> Result<bool, CaError> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(CaError::Io {
+            path: path.into(),
+            what: "inspect",
+            source,
+        }),
+    }
+}
+
+fn read(path: &Path) -> Result<String, CaError> {
+    fs::read_to_string(path).map_err(|source| CaError::Io {
+        path: path.into(),
+        what: "read",
+        source,
+    })
+}
+
+fn invalid(path: &Path, reason: impl Into<String>) -> CaError {
+    CaError::Invalid {
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+fn load(cert_path: &Path, key_path: &Path, now: i64) -> Result<Ca, CaError> {
+    let meta = fs::metadata(key_path).map_err(|source| CaError::Io {
+        path: key_path.into(),
+        what: "inspect",
+        source,
+    })?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CaError::LoosePermissions {
+            path: key_path.into(),
+            mode,
+        });
+    }
+    let key = KeyPair::from_pem(&read(key_path)?).map_err(|e| {
+        invalid(
+            key_path,
+            format!("is not a PKCS#8 PEM private key rcgen can sign with ({e})"),
+        )
+    })?;
+    let cert_text = read(cert_path)?;
+    let cert_der = CertificateDer::from_pem_slice(cert_text.as_bytes())
+        .map_err(|e| invalid(cert_path, format!("holds no PEM `CERTIFICATE` ({e})")))?;
+    let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
+        .map_err(|e| invalid(cert_path, format!("is not a valid X.509 certificate ({e})")))?;
+    if x509.public_key().raw != key.subject_public_key_info().as_slice() {
+        return Err(invalid(
+            cert_path,
+            format!(
+                "does not belong to `{}` (their public keys differ); restore the matching pair from your backup",
+                key_path.display()
+            ),
+        ));
+    }
+    if !x509.is_ca() {
+        return Err(invalid(
+            cert_path,
+            "is not a CA certificate (basicConstraints CA is not set)",
+        ));
+    }
+    let validity = x509.validity();
+    let not_after = validity.not_after.timestamp();
+    if now < validity.not_before.timestamp() {
+        return Err(invalid(
+            cert_path,
+            format!("is not valid before {}", validity.not_before),
+        ));
+    }
+    if now >= not_after {
+        return Err(invalid(
+            cert_path,
+            format!(
+                "expired on {}; every agent host must be given a new CA",
+                validity.not_after
+            ),
+        ));
+    }
+    let subject = x509.subject().to_string();
+    let issuer = Issuer::from_ca_cert_der(&cert_der, key)
+        .map_err(|e| invalid(cert_path, format!("cannot sign with this CA ({e})")))?;
+    log!(
+        Info,
+        TARGET,
+        "loaded CA {subject} from {}",
+        cert_path.parent().unwrap_or(cert_path).display()
+    );
+    Ok(Ca {
+        issuer,
+        cert_der: cert_der.into_owned(),
+        not_after,
+    })
+}
+
+fn bootstrap(dir: &Path, cert_path: &Path, key_path: &Path, now: i64) -> Result<Ca, CaError> {
+    log!(Info, TARGET, "bootstrapping CA at {}", dir.display());
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| CaError::Io {
+            path: dir.into(),
+            what: "create the directory",
+            source,
+        })?;
+    let generate = |reason: rcgen::Error| CaError::Generate {
+        dir: dir.into(),
+        reason: reason.to_string(),
+    };
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(generate)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_COMMON_NAME);
+    dn.push(DnType::OrganizationName, "Firma");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = unix(now.saturating_sub(24 * 3600));
+    let not_after = now.saturating_add(CA_LIFETIME_SECS);
+    params.not_after = unix(not_after);
+    let cert = params.self_signed(&key).map_err(generate)?;
+
+    // Both files are written completely under temporary names, then linked
+    // into place without replacing anything (never overwrite, D8).
+    let key_tmp = write_temp(dir, KEY_FILE, key.serialize_pem().as_bytes(), 0o600)?;
+    let cert_tmp = write_temp(dir, CERT_FILE, cert.pem().as_bytes(), 0o644);
+    let cert_tmp = match cert_tmp {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = fs::remove_file(&key_tmp);
+            return Err(e);
+        }
+    };
+    let linked = link_new(&key_tmp, key_path).and_then(|()| {
+        link_new(&cert_tmp, cert_path).inspect_err(|_| {
+            let _ = fs::remove_file(key_path);
+        })
+    });
+    let _ = fs::remove_file(&key_tmp);
+    let _ = fs::remove_file(&cert_tmp);
+    linked?;
+    sync_dir(dir);
+    log!(Info, TARGET, "wrote {CERT_FILE} and {KEY_FILE}");
+    Ok(Ca {
+        issuer: Issuer::new(params, key),
+        cert_der: cert.der().clone(),
+        not_after,
+    })
+}
+
+/// `time::OffsetDateTime` for Unix seconds (clamped to the representable range).
+pub fn unix(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn write_temp(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, CaError> {
+    let path = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let io = |what, source| CaError::Io {
+        path: path.clone(),
+        what,
+        source,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&path)
+        .map_err(|e| io("create", e))?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = fs::remove_file(&path);
+        return Err(io("write", e));
+    }
+    Ok(path)
+}
+
+fn link_new(from: &Path, to: &Path) -> Result<(), CaError> {
+    fs::hard_link(from, to).map_err(|source| CaError::Io {
+        path: to.into(),
+        what: "create",
+        source,
+    })
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
