@@ -9,14 +9,16 @@
 //! log's line count against wrk's request count, and the goals as
 //! informational pass/fail lines. See `benches/README.md`.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::bench_common::{
+    Server, TempDir, clk_tck, count_lines, cpu_ticks, first_line, gen_audit_key, goal, hwm_kib,
+    machine, mib, ms, per_req, require_tool, start_sidecar, status_kib, target_dir, toml_str,
+    vendor_packs,
+};
 
 /// Policy bundle sizes, one sidecar each (`benches/fixtures/policies-N`).
 const BUNDLES: [usize; 2] = [15, 100];
@@ -24,8 +26,6 @@ const BUNDLES: [usize; 2] = [15, 100];
 const UPSTREAM_HOST: &str = "bench.upstream";
 /// A host the bundles forbid (the deny scenario).
 const DENIED_HOST: &str = "bench.denied";
-/// How long a sidecar may take to print `sidecar ready`.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Command-line options.
 struct Options {
@@ -104,7 +104,7 @@ pub fn run(rest: &[String]) -> Result<(), String> {
             ));
         }
     }
-    let tmp = TempDir::create(opts.keep)?;
+    let tmp = TempDir::create("firma-bench-proxy", opts.keep)?;
     let started = Instant::now();
 
     // Servers.
@@ -546,74 +546,6 @@ fn median_of(runs: &[WrkResult]) -> Percentiles {
 
 // ---------------------------------------------------------------- processes
 
-/// A child process that is killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Option<Arc<LogTail>>,
-}
-
-impl Server {
-    /// Starts a bench binary that prints its bound address on stdout.
-    fn spawn_printing_addr(name: &str, exe: &Path, args: &[String]) -> Result<Self, String> {
-        let mut child = Command::new(exe)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start `{}`: {e}", exe.display()))?;
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut line);
-        }
-        let addr = line.trim().parse::<SocketAddr>();
-        let mut server = Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log: None,
-        };
-        match addr {
-            Ok(a) => server.addr = a,
-            Err(_) => return Err(format!("{name} did not print its address (got `{line}`)")),
-        }
-        Ok(server)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// What a sidecar printed on stderr after `sidecar ready`: a count and the
-/// last lines (for error messages).
-#[derive(Default)]
-struct LogTail {
-    after_ready: AtomicUsize,
-    last: Mutex<VecDeque<String>>,
-}
-
-impl LogTail {
-    fn after_ready(&self) -> u64 {
-        self.after_ready.load(Ordering::Relaxed) as u64
-    }
-
-    fn last_lines(&self) -> String {
-        self.last
-            .lock()
-            .map(|l| l.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
-    }
-}
-
 /// One `firma sidecar` under test.
 struct Sidecar {
     policies: usize,
@@ -635,38 +567,10 @@ impl Sidecar {
         let dir = tmp.join(format!("sidecar-{policies}"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let key = dir.join("audit.key");
-        let status = Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-            ])
-            .arg(&key)
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| format!("cannot run openssl: {e}"))?;
-        if !status.success() {
-            return Err(format!("openssl genpkey failed ({status})"));
-        }
-        set_mode_0600(&key)?;
+        gen_audit_key(&key)?;
 
         let fixtures = root.join("benches/fixtures");
-        let packs_dir = root.join("fixtures/packs/mappings");
-        let mut packs: Vec<PathBuf> = std::fs::read_dir(&packs_dir)
-            .map_err(|e| format!("{}: {e}", packs_dir.display()))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        packs.sort();
-        let packs = packs
-            .iter()
-            .map(|p| toml_str(p))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let packs = vendor_packs(root)?;
         let template_path = fixtures.join("firma.toml.in");
         let template = std::fs::read_to_string(&template_path)
             .map_err(|e| format!("{}: {e}", template_path.display()))?;
@@ -688,58 +592,13 @@ impl Sidecar {
         std::fs::write(&config_path, config)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
 
-        let mut child = Command::new(bin.join("firma"))
-            .arg("sidecar")
-            .arg("-c")
-            .arg(&config_path)
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start firma sidecar: {e}"))?;
-        let tail = Arc::new(LogTail::default());
-        let (tx, rx) = mpsc::channel::<String>();
-        if let Some(err) = child.stderr.take() {
-            let tail = Arc::clone(&tail);
-            std::thread::spawn(move || drain_stderr(err, &tx, &tail));
-        }
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log: Some(Arc::clone(&tail)),
-        };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let mut listening = None;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.split("listening on ").nth(1) {
-                        listening = rest
-                            .split_whitespace()
-                            .next()
-                            .and_then(|a| a.parse::<SocketAddr>().ok());
-                    }
-                    if line.contains("sidecar ready") {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "firma sidecar ({policies} policies) did not become ready:\n{}",
-                        tail.last_lines()
-                    ));
-                }
-            }
-        }
-        server.addr = listening.ok_or_else(|| {
-            format!(
-                "firma sidecar ({policies} policies) printed no `listening on <addr>`:\n{}",
-                tail.last_lines()
-            )
-        })?;
+        let server = start_sidecar(
+            &bin.join("firma"),
+            &config_path,
+            &dir.join("state"),
+            &format!("{policies} policies"),
+            None,
+        )?;
         let idle_kib = status_kib(server.pid(), "VmRSS:");
         Ok(Self {
             policies,
@@ -752,79 +611,10 @@ impl Sidecar {
 
     /// SIGTERM, wait for the drain, then count the audit log's records.
     fn stop_and_count(&mut self) -> Result<u64, String> {
-        let pid = self.server.pid();
-        self.final_hwm_kib = hwm_kib(pid);
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.server.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let text = std::fs::read(&self.audit_file)
-            .map_err(|e| format!("{}: {e}", self.audit_file.display()))?;
-        Ok(text.iter().filter(|b| **b == b'\n').count() as u64)
+        self.final_hwm_kib = hwm_kib(self.server.pid());
+        self.server.terminate(Duration::from_secs(10));
+        count_lines(&self.audit_file)
     }
-}
-
-/// Forwards start-up lines to `tx` until `sidecar ready`, then only counts.
-fn drain_stderr(err: impl std::io::Read, tx: &mpsc::Sender<String>, tail: &LogTail) {
-    let mut ready = false;
-    for line in BufReader::new(err).lines() {
-        let Ok(line) = line else { break };
-        if let Ok(mut last) = tail.last.lock() {
-            if last.len() == 20 {
-                last.pop_front();
-            }
-            last.push_back(line.clone());
-        }
-        if ready {
-            tail.after_ready.fetch_add(1, Ordering::Relaxed);
-        } else {
-            ready = line.contains("sidecar ready");
-            let _ = tx.send(line);
-        }
-    }
-}
-
-// ---------------------------------------------------------------- /proc
-
-/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`).
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn hwm_kib(pid: u32) -> Option<u64> {
-    status_kib(pid, "VmHWM:")
-}
-
-/// utime + stime of a process (all threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = text.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    // After the comm: state is field 3, utime field 14, stime field 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-fn clk_tck() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .filter(|t| *t > 0)
-        .unwrap_or(100)
-}
-
-fn per_req(ticks: u64, requests: u64, tick_us: f64) -> f64 {
-    ticks as f64 * tick_us / requests.max(1) as f64
 }
 
 // ---------------------------------------------------------------- report
@@ -872,117 +662,18 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-fn ms(us: f64) -> String {
-    format!("{:.3}", us / 1000.0)
-}
-
 fn signed_ms(us: f64) -> String {
     format!("{:+.3}", us / 1000.0)
 }
 
-fn mib(kib: Option<u64>) -> String {
-    kib.map_or("—".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-}
-
-fn goal(ok: bool, what: &str) {
-    println!("- {} {what}", if ok { "PASS" } else { "FAIL" });
-}
-
 fn print_machine() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    let first_line = |cmd: &str, arg: &str| {
-        Command::new(cmd)
-            .arg(arg)
-            .output()
-            .ok()
-            .and_then(|o| {
-                let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
-                s.push_str(&String::from_utf8_lossy(&o.stderr));
-                s.lines().next().map(str::to_owned)
-            })
-            .unwrap_or_default()
-    };
     println!("\n## firma bench-proxy");
     println!(
-        "\nmachine: {cores} cores, {cpu}, Linux {kernel}; {}; {}; release profile of the workspace Cargo.toml",
-        first_line("rustc", "-V"),
+        "\nmachine: {}; {}; release profile of the workspace Cargo.toml",
+        machine(),
         first_line("wrk", "-v")
             .split(" [")
             .next()
             .unwrap_or_default()
     );
-}
-
-// ---------------------------------------------------------------- helpers
-
-fn require_tool(name: &str, hint: &str) -> Result<(), String> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
-    if found {
-        Ok(())
-    } else {
-        Err(format!("`{name}` not found on PATH; {hint}"))
-    }
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => root.join(d),
-        None => root.join("target"),
-    }
-}
-
-/// A TOML basic string holding a path.
-fn toml_str(p: &Path) -> String {
-    let s = p.display().to_string();
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn set_mode_0600(p: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// A scratch directory removed on drop (unless kept).
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn create(keep: bool) -> Result<Self, String> {
-        let path = std::env::temp_dir().join(format!("firma-bench-proxy-{}", std::process::id()));
-        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self { path, keep })
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn write(&self, name: &str, text: &str) -> Result<PathBuf, String> {
-        let p = self.path.join(name);
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }

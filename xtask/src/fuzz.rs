@@ -33,6 +33,15 @@ pub const TARGETS: &[(&str, &str)] = &[
     ("audit_mutate", "tamper evidence of a sealed log"),
     ("policy_fixture", "`firma policy test` fixture parser"),
     ("cedar_bundle", "Cedar policy and schema compiler"),
+    (
+        "client_hello",
+        "TLS ClientHello/SNI scanner, differential vs rustls",
+    ),
+    (
+        "paseto_verify",
+        "PASETO v4.public verify and capability claims",
+    ),
+    ("capability_seed", "capability seed file parser"),
 ];
 
 const INSTALL: &str = "cargo install cargo-fuzz --locked";
@@ -356,6 +365,45 @@ mod seed {
             }
         }
 
+        // ClientHellos captured from real clients (one spans two records)
+        // and a plain HTTP request, which is not TLS.
+        for path in files(&fixtures.join("tls/client-hello"), "bin")? {
+            seeds.add_file("client_hello", root, &path)?;
+        }
+        seeds.add("client_hello", "plain-http", b"GET / HTTP/1.1\r\n".to_vec());
+
+        // Capability seeds, their raw tokens, their claims payloads, and the
+        // official PASETO v4 vectors' tokens.
+        let tokens = fixtures.join("tokens");
+        for path in files(&tokens, "toml")? {
+            seeds.add_file("capability_seed", root, &path)?;
+            let text = String::from_utf8_lossy(&read(&path)?).into_owned();
+            let name = slug(root, &path);
+            if let Some(token) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("raw_token = \""))
+                .map(|t| t.trim_end_matches('"'))
+            {
+                seeds.add("paseto_verify", &name, token.as_bytes().to_vec());
+                if let Some(claims) = token_claims(token) {
+                    seeds.add("paseto_verify", &format!("{name}-claims"), claims);
+                }
+            }
+        }
+        let vectors =
+            String::from_utf8_lossy(&read(&tokens.join("paseto-v4-public-vectors.json"))?)
+                .into_owned();
+        for (i, line) in vectors.lines().enumerate() {
+            if let Some(token) = line.trim().strip_prefix("\"token\": \"") {
+                let token = token.trim_end_matches(',').trim_end_matches('"');
+                seeds.add(
+                    "paseto_verify",
+                    &format!("vector-{i}"),
+                    token.as_bytes().to_vec(),
+                );
+            }
+        }
+
         // Edit scripts for the tamper target: one overwrite, insert, delete.
         for (name, op) in [
             ("overwrite", [0u8, 0, 40, b'X']),
@@ -365,6 +413,33 @@ mod seed {
             seeds.add("audit_mutate", name, op.to_vec());
         }
         seeds.write(corpus)
+    }
+
+    /// The claims JSON inside a `v4.public.` token (body minus the 64-byte
+    /// signature), decoded with a small base64url decoder.
+    fn token_claims(token: &str) -> Option<Vec<u8>> {
+        let body = token.strip_prefix("v4.public.")?.split('.').next()?;
+        let mut bits = 0u32;
+        let mut n = 0;
+        let mut out = Vec::new();
+        for c in body.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'-' => 62,
+                b'_' => 63,
+                _ => return None,
+            };
+            bits = (bits << 6) | u32::from(v);
+            n += 6;
+            if n >= 8 {
+                n -= 8;
+                out.push((bits >> n) as u8);
+            }
+        }
+        out.truncate(out.len().checked_sub(64)?);
+        Some(out)
     }
 
     #[derive(Default)]

@@ -1,13 +1,17 @@
 //! `cargo xtask <task>`: project automation, in Rust so it needs nothing but cargo.
 //!
 //! Tasks:
-//! - `ci`           — everything CI checks: fmt, clippy, tidy, all tests, conformance
+//! - `ci`           — everything CI checks: fmt, clippy, tidy, all tests,
+//!   conformance, a 10-second smoke run of every fuzz target
 //! - `conformance`  — run the conformance fixtures against firma-core
 //! - `tidy`         — architecture checks (firma-core stays sans-IO)
 //! - `bench`        — criterion micro-benchmarks (`-- <filter>` passes through)
 //! - `bench-proxy`  — loopback load bench: direct, bare proxy, `firma sidecar` (wrk)
+//! - `bench-mitm`   — HTTPS MITM bench: `firma sidecar` side by side with mitmproxy
 //! - `fuzz`         — seed, build and run every cargo-fuzz target (`fuzz/`)
 
+mod bench_common;
+mod bench_mitm;
 mod bench_proxy;
 mod fuzz;
 
@@ -26,10 +30,11 @@ fn main() -> ExitCode {
         "tidy" => tidy(),
         "bench" => bench(rest),
         "bench-proxy" => bench_proxy::run(rest),
+        "bench-mitm" => bench_mitm::run(rest),
         "fuzz" => fuzz::run(rest),
         "help" | "-h" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci            fmt --check, clippy -D warnings, tidy, all tests, conformance\n  conformance   run fixtures/conformance against firma-core\n  tidy          check that firma-core has no I/O dependencies\n  bench         run the criterion benches (extra args go to `cargo bench`)\n  bench-proxy   loopback load bench with wrk: direct, bare proxy, firma sidecar (see benches/README.md)\n  fuzz          seed, build and run the fuzz targets: [--time SECS] [--sanitizer address|none] [TARGET…] (see fuzz/README.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci            fmt --check, clippy -D warnings, tidy, all tests, conformance, fuzz smoke (10 s per target)\n  conformance   run fixtures/conformance against firma-core\n  tidy          check that firma-core has no I/O dependencies\n  bench         run the criterion benches (extra args go to `cargo bench`)\n  bench-proxy   loopback load bench with wrk: direct, bare proxy, firma sidecar (see benches/README.md)\n  bench-mitm    HTTPS MITM bench: firma sidecar side by side with mitmproxy (see benches/README.md)\n  fuzz          seed, build and run the fuzz targets: [--time SECS] [--sanitizer address|none] [TARGET…] (see fuzz/README.md)"
             );
             Ok(())
         }
@@ -78,7 +83,28 @@ fn ci() -> Result<(), String> {
     ])?;
     tidy()?;
     cargo(&["test", "--workspace", "--all-targets"])?;
-    conformance(&[])
+    conformance(&[])?;
+    // A bounded smoke run of every fuzz target; cargo-fuzz is installed on
+    // first use so that this one command works on a fresh machine.
+    ensure_cargo_fuzz()?;
+    fuzz::run(&["--time".to_owned(), FUZZ_SMOKE_SECS.to_owned()])
+}
+
+/// Seconds each fuzz target runs in `cargo xtask ci`.
+const FUZZ_SMOKE_SECS: &str = "10";
+
+fn ensure_cargo_fuzz() -> Result<(), String> {
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let installed = Command::new(&cargo_bin)
+        .args(["fuzz", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        return Ok(());
+    }
+    cargo(&["install", "cargo-fuzz", "--locked"])
 }
 
 fn conformance(rest: &[String]) -> Result<(), String> {
