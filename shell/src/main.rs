@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod authority;
 mod cmd;
 mod sidecar;
 
@@ -31,6 +32,8 @@ enum Command {
     Audit(cmd::audit::AuditCommand),
     /// Run the enforcing HTTP forward proxy in the foreground.
     Sidecar(sidecar::SidecarArgs),
+    /// Issue tokens, stream policy bundles and revocations (bare: serve gRPC).
+    Authority(authority::AuthorityArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +49,6 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Sidecar(a) => sidecar::run(a),
+        Command::Authority(a) => authority::run(a),
     }
 }

@@ -75,8 +75,10 @@ impl ActiveBundle {
 }
 
 /// The sans-IO enforcement engine. Cheap to share behind an `Arc`; inputs that
-/// change state take `&mut self`.
-#[derive(Debug)]
+/// change state take `&mut self`. Cloning copies the mutable state (the
+/// revocation set and the token store) and shares the rules and the bundle,
+/// so a shell can apply an input to a copy and publish it atomically.
+#[derive(Clone, Debug)]
 pub struct Engine {
     config: EngineConfig,
     rules: Arc<RuleSet>,

@@ -4,15 +4,18 @@
 
 mod audit_sink;
 mod clock;
-mod discover;
-mod embedded;
+pub(crate) mod discover;
+pub(crate) mod embedded;
+mod engine_cell;
 mod first_head;
 mod headers;
 mod ids;
+mod link;
 pub(crate) mod log;
 mod mitm;
 mod proxy;
-mod startup;
+mod seeds;
+pub(crate) mod startup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firma_core::config::{AuditSink as SinkConfig, Config};
-use firma_core::engine::{Engine, EngineConfig, ProtectedEndpoints};
+use firma_core::engine::{Capabilities, Engine, EngineConfig, ProtectedEndpoints};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -29,6 +32,7 @@ use tokio::net::TcpListener;
 use self::audit_sink::AuditSink;
 use self::clock::wall_now;
 use self::discover::Discovered;
+use self::engine_cell::EngineCell;
 use self::ids::EventIds;
 use self::log::log;
 use self::proxy::{ConnHandle, Proxy};
@@ -109,19 +113,45 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
     let config = load_config(&args)?;
     let sc = &config.sidecar;
     log::set_level(sc.log_level);
-    if let Some(url) = &sc.authority.url {
-        return Err(StartupError::Unsupported(format!(
-            "`sidecar.authority.url` (`{url}`) is set, but this build has no Authority client yet; remove it to run \
-             in policy-only mode"
-        )));
-    }
-
     let config_dir = match &config.origin {
         firma_core::config::ConfigOrigin::File(p) => p.parent().map(std::path::Path::to_path_buf),
         firma_core::config::ConfigOrigin::Embedded => None,
     };
     let rules = startup::load_rules(&sc.mapping.rules, config_dir.as_deref())?;
-    let bundle = startup::load_bundle(&sc.policy.source)?;
+    let authority = sc.authority.url.clone();
+    // Policy-only mode loads the bundle once; with an Authority it streams
+    // in, and the local policy directory is not read (SDC-32).
+    let local_bundle = match &authority {
+        None => Some(startup::load_bundle(&sc.policy.source)?),
+        Some(url) => {
+            log!(
+                Info,
+                "firma_sidecar::startup",
+                "policy bundle comes from the Authority at {url}"
+            );
+            None
+        }
+    };
+    let (link, seeds) = match &authority {
+        Some(url) => {
+            let link = link::Link::new(&sc.authority, url)?;
+            let seeds = match &sc.authority.public_key_path {
+                Some(key) => Some(seeds::SeedFiles::load(key, &sc.capability_seed_paths)?),
+                None => None,
+            };
+            (Some(link), seeds)
+        }
+        None => {
+            if !sc.capability_seed_paths.is_empty() {
+                log!(
+                    Warn,
+                    "firma_sidecar::startup",
+                    "`sidecar.capability_seed.paths` is ignored: without an Authority Stage 1 is bypassed (policy-only mode)"
+                );
+            }
+            (None, None)
+        }
+    };
     let signer = startup::load_signer(&sc.audit.signing_key)?;
     // The CA is ready before the listener accepts (MITM-8).
     let mitm = if sc.interceptor.https_mitm.is_active() {
@@ -186,13 +216,32 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
         bundle_ttl: sc.constraint_enforcement.bundle_ttl,
         enforcement_timeout: sc.constraint_enforcement.enforcement_timeout,
     };
-    let mut engine =
-        Engine::policy_only(engine_config, Arc::new(rules), Arc::new(bundle), wall_now());
+    let mut engine = match local_bundle {
+        Some(bundle) => {
+            Engine::policy_only(engine_config, Arc::new(rules), Arc::new(bundle), wall_now())
+        }
+        None => {
+            let caps = seeds
+                .as_ref()
+                .map_or_else(Capabilities::empty, seeds::SeedFiles::capabilities);
+            if caps.is_empty() {
+                log!(
+                    Warn,
+                    "firma_sidecar::startup",
+                    "no capability seed loaded: every protected call is denied TokenInvalid (set `sidecar.capability_seed.paths`)"
+                );
+            }
+            Engine::awaiting_authority(engine_config, Arc::new(rules), caps)
+        }
+    };
     let mut protected = ProtectedEndpoints::new();
     protected.add_addr(bound);
     // The local Authority's listener (`[authority] listen_addr`) is never a
     // destination either, whether or not it is running yet.
     protected.add_addr(config.authority.listen_addr);
+    if let Some(url) = &authority {
+        protected.add_name(url.host(), url.port());
+    }
     engine.set_protected_endpoints(protected);
     engine.set_interception(sc.interceptor.https_mitm.clone());
 
@@ -200,8 +249,9 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
     // hard limit permits.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 
+    let cell = Arc::new(EngineCell::new(engine));
     let proxy = Arc::new(Proxy {
-        engine,
+        engine: Arc::clone(&cell),
         audit: audit.clone(),
         resolve: sc.upstream_resolve.clone(),
         connect_timeout: sc.interceptor.upstream_connect_timeout,
@@ -211,7 +261,23 @@ async fn main(args: SidecarArgs) -> Result<(), StartupError> {
         mitm,
         drain: Drain::default(),
     });
-    log!(Info, "firma_sidecar", "sidecar ready");
+    match link {
+        None => log!(Info, "firma_sidecar", "sidecar ready"),
+        Some(link) => {
+            // Calls are answered (and denied PolicyBundleNotReady /
+            // RevocationCacheNotReady) from now on; `sidecar ready` waits
+            // until both streams have hydrated (SDC-35).
+            link.spawn(Arc::clone(&cell));
+            if let Some(seeds) = seeds {
+                seeds.watch(Arc::clone(&cell));
+            }
+            let cell = Arc::clone(&cell);
+            tokio::spawn(async move {
+                cell.ready().await;
+                log!(Info, "firma_sidecar", "sidecar ready");
+            });
+        }
+    }
 
     serve(listener, proxy, sc.interceptor.drain_timeout).await;
 
@@ -317,7 +383,7 @@ impl Proxy {
             headers: &list,
             tunnel: None,
         };
-        let mut d = self.engine.decide(&raw, now);
+        let mut d = self.engine.load().decide(&raw, now);
         if d.forwards() {
             // INVARIANT (fail closed): this path never forwards.
             d = firma_core::Decision::malformed(

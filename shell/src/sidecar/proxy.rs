@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use firma_core::config::HostPort;
-use firma_core::engine::{ConnectStep, Engine};
+use firma_core::engine::ConnectStep;
 use firma_core::normalize::{Intent, RawRequest, Scheme};
 use firma_core::{Decision, ReasonCode};
 use http_body_util::combinators::BoxBody;
@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use super::Drain;
 use super::audit_sink::AuditSink;
 use super::clock::wall_now;
+use super::engine_cell::EngineCell;
 use super::headers::strip_hop_by_hop;
 use super::ids::EventIds;
 use super::log::log;
@@ -40,8 +41,9 @@ pub(super) const TARGET: &str = "firma_sidecar::interceptor::http";
 
 /// Shared, read-only state of the proxy.
 pub struct Proxy {
-    /// The enforcement engine.
-    pub engine: Engine,
+    /// The enforcement engine; each request decides with one snapshot
+    /// (SDC-30).
+    pub engine: Arc<EngineCell>,
     /// The audit writer.
     pub audit: AuditSink,
     /// `[sidecar.upstream] resolve`.
@@ -106,15 +108,16 @@ impl Proxy {
         if let Some(d) = self.oversized(&req) {
             return Ok(self.answer_locally(d, &event_id, started).await);
         }
+        let engine = self.engine.load();
         let step = with_raw(&req, None, |raw| {
             if raw.method == "CONNECT" {
-                self.engine.decide_connect(raw, now)
+                engine.decide_connect(raw, now)
             } else {
-                ConnectStep::Decided(self.engine.decide(raw, now))
+                ConnectStep::Decided(engine.decide(raw, now))
             }
         });
         let decision = match step {
-            ConnectStep::Decided(d) => self.engine.finish(d, started.elapsed()),
+            ConnectStep::Decided(d) => engine.finish(d, started.elapsed()),
             ConnectStep::Intercept(tunnel) => {
                 return Ok(self.intercept(req, tunnel, event_id, started).await);
             }
@@ -212,7 +215,7 @@ impl Proxy {
             Ok(a) => a,
             Err(e) => return Err(decision.abort(ReasonCode::UpstreamUnavailable, e)),
         };
-        let decision = self.engine.check_resolved(decision, addr);
+        let decision = self.engine.load().check_resolved(decision, addr);
         if !decision.forwards() {
             return Err(decision);
         }
@@ -308,7 +311,7 @@ impl Proxy {
         let (decision, addr, sender) = match reusable {
             // Same destination as the kept connection: no new DNS lookup.
             Some((host, port, addr, sender)) if same_destination(&decision, &host, port) => {
-                let decision = self.engine.check_resolved(decision, addr);
+                let decision = self.engine.load().check_resolved(decision, addr);
                 if !decision.forwards() {
                     return self.answer_locally(decision, &event_id, started).await;
                 }

@@ -33,9 +33,12 @@ pub enum StartupError {
     /// The config file is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The config names a feature this build does not run.
-    #[error("{0}")]
-    Unsupported(String),
+    /// The Authority link cannot be set up (URL, TLS files).
+    #[error(transparent)]
+    Link(#[from] super::link::LinkError),
+    /// The capability seeds or the Authority public key are unusable.
+    #[error(transparent)]
+    Seeds(#[from] super::seeds::SeedLoadError),
     /// A mapping file could not be read.
     #[error("cannot read mapping rules `{path}`: {source}")]
     RulesRead {

@@ -8,6 +8,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit;
+pub mod authority;
 pub mod client;
 pub mod sidecar;
 pub mod tls;

@@ -133,6 +133,51 @@ pub struct Config {
     pub ca_dir: Option<String>,
     /// `[sidecar.interceptor.https_mitm]`.
     pub mitm: Option<Mitm>,
+    /// `[sidecar.authority]` (Authority mode when set).
+    pub authority: Option<AuthorityLink>,
+    /// `[sidecar.capability_seed].paths`.
+    pub capability_seeds: Vec<String>,
+}
+
+/// `[sidecar.authority]` keys.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorityLink {
+    /// `url` (not written when empty: policy-only mode).
+    pub url: String,
+    /// `ca_cert_path`.
+    pub ca_cert_path: Option<String>,
+    /// `public_key_path`.
+    pub public_key_path: Option<String>,
+    /// `tls_client_cert_path` and `tls_client_key_path`.
+    pub client_tls: Option<(String, String)>,
+    /// `connect_timeout_ms`.
+    pub connect_timeout_ms: Option<u32>,
+}
+
+impl AuthorityLink {
+    /// An Authority at `url` whose tokens verify with `public_key_path`.
+    pub fn new(url: impl ToString, public_key_path: impl AsRef<Path>) -> AuthorityLink {
+        AuthorityLink {
+            url: url.to_string(),
+            public_key_path: Some(public_key_path.as_ref().display().to_string()),
+            ..AuthorityLink::default()
+        }
+    }
+
+    /// Sets `ca_cert_path`.
+    pub fn ca(mut self, path: impl AsRef<Path>) -> AuthorityLink {
+        self.ca_cert_path = Some(path.as_ref().display().to_string());
+        self
+    }
+
+    /// Sets the client certificate and key (mTLS).
+    pub fn client(mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> AuthorityLink {
+        self.client_tls = Some((
+            cert.as_ref().display().to_string(),
+            key.as_ref().display().to_string(),
+        ));
+        self
+    }
 }
 
 /// `[sidecar.interceptor.https_mitm]` keys.
@@ -203,6 +248,8 @@ impl Default for Config {
             resolve: Vec::new(),
             ca_dir: None,
             mitm: None,
+            authority: None,
+            capability_seeds: Vec::new(),
         }
     }
 }
@@ -218,6 +265,21 @@ impl Config {
     pub fn mitm(mut self, ca_dir: &str, mitm: Mitm) -> Config {
         self.ca_dir = Some(ca_dir.into());
         self.mitm = Some(mitm);
+        self
+    }
+
+    /// Sets `[sidecar.authority]`.
+    pub fn authority(mut self, link: AuthorityLink) -> Config {
+        self.authority = Some(link);
+        self
+    }
+
+    /// Sets `[sidecar.capability_seed].paths`.
+    pub fn capability_seeds(mut self, paths: &[impl AsRef<Path>]) -> Config {
+        self.capability_seeds = paths
+            .iter()
+            .map(|p| p.as_ref().display().to_string())
+            .collect();
         self
     }
 
@@ -294,6 +356,35 @@ impl Config {
             if let Some(ca) = &m.extra_ca {
                 t.push_str(&format!("extra_upstream_ca_file = {}\n", q(ca)));
             }
+        }
+        if let Some(a) = &self.authority {
+            t.push_str("\n[sidecar.authority]\n");
+            if !a.url.is_empty() {
+                t.push_str(&format!("url = {}\n", q(&a.url)));
+            }
+            if let Some(p) = &a.ca_cert_path {
+                t.push_str(&format!("ca_cert_path = {}\n", q(p)));
+            }
+            if let Some(p) = &a.public_key_path {
+                t.push_str(&format!("public_key_path = {}\n", q(p)));
+            }
+            if let Some((cert, key)) = &a.client_tls {
+                t.push_str(&format!(
+                    "tls_client_cert_path = {}\ntls_client_key_path = {}\n",
+                    q(cert),
+                    q(key)
+                ));
+            }
+            if let Some(ms) = a.connect_timeout_ms {
+                t.push_str(&format!("connect_timeout_ms = {ms}\n"));
+            }
+        }
+        if !self.capability_seeds.is_empty() {
+            let items: Vec<String> = self.capability_seeds.iter().map(|p| q(p)).collect();
+            t.push_str(&format!(
+                "\n[sidecar.capability_seed]\npaths = [{}]\n",
+                items.join(", ")
+            ));
         }
         t
     }

@@ -133,7 +133,7 @@ impl Proxy {
             None => {
                 // INVARIANT: the engine intercepts only when the proxy has a
                 // MITM runtime; deny if that ever breaks.
-                let d = self.engine.interception_failed(
+                let d = self.engine.load().interception_failed(
                     &tunnel,
                     InterceptFailure::Leaf,
                     "interception is not set up",
@@ -146,13 +146,14 @@ impl Proxy {
             Ok(leaf) => leaf,
             Err(e) => {
                 log!(Warn, TARGET, "{e}");
-                let d = self.engine.interception_failed(
+                let engine = self.engine.load();
+                let d = engine.interception_failed(
                     &tunnel,
                     InterceptFailure::Leaf,
                     &e.to_string(),
                     wall_now(),
                 );
-                let d = self.engine.finish(d, started.elapsed());
+                let d = engine.finish(d, started.elapsed());
                 if d.forwards() {
                     return self.connect(req, d, event_id, started).await;
                 }
@@ -337,13 +338,10 @@ impl Proxy {
         started: Instant,
     ) {
         let detail = "the client's first bytes in the tunnel are not a TLS ClientHello";
-        let d = self.engine.interception_failed(
-            interception,
-            InterceptFailure::NotTls,
-            detail,
-            wall_now(),
-        );
-        let d = self.engine.finish(d, started.elapsed());
+        let engine = self.engine.load();
+        let d =
+            engine.interception_failed(interception, InterceptFailure::NotTls, detail, wall_now());
+        let d = engine.finish(d, started.elapsed());
         let id = self.ids.next(wall_now());
         if !d.forwards() {
             log!(Warn, TARGET, "{}", d.detail);
@@ -388,6 +386,7 @@ impl Proxy {
     ) {
         let d = self
             .engine
+            .load()
             .interception_failed(interception, failure, detail, wall_now());
         log!(
             Warn,
@@ -416,13 +415,14 @@ impl Proxy {
             return Ok(self.answer_locally(d, &event_id, started).await);
         }
         let authority = tunnel.interception.intent.authority.as_str();
-        let decision = with_raw(&req, Some(authority), |raw| self.engine.decide(raw, now));
-        let decision = self.engine.finish(decision, started.elapsed());
+        let engine = self.engine.load();
+        let decision = with_raw(&req, Some(authority), |raw| engine.decide(raw, now));
+        let decision = engine.finish(decision, started.elapsed());
         if !decision.forwards() {
             return Ok(self.answer_locally(decision, &event_id, started).await);
         }
         let (decision, addr, sender) = match tunnel.take().await {
-            Some((addr, sender)) => (self.engine.check_resolved(decision, addr), addr, sender),
+            Some((addr, sender)) => (engine.check_resolved(decision, addr), addr, sender),
             None => match self.dial_tls(decision, tunnel.interception.strict).await {
                 Ok(v) => v,
                 Err(d) => return Ok(self.answer_locally(d, &event_id, started).await),

@@ -1,0 +1,293 @@
+//! What the offline `firma authority` subcommands share: finding the config,
+//! the error type, and file writes that never overwrite and never leave a
+//! half-written file (spec `ISS-10`).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use firma_core::config::Config;
+use firma_core::time::UnixTime;
+
+use super::Common;
+use super::issuer::IssuerError;
+use crate::sidecar::discover::{self, Discovered};
+use crate::sidecar::startup::{self, StartupError};
+
+/// Why an offline subcommand failed. Every variant exits 2 and names the
+/// file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    /// The config could not be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] StartupError),
+    /// The signing key or the policies could not be loaded.
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
+    /// A file operation failed.
+    #[error("`{path}`: cannot {what}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file to be created already exists.
+    #[error(
+        "`{0}` already exists; firma never overwrites it: move it away or choose another path (nothing was written)"
+    )]
+    Exists(PathBuf),
+    /// A file's content is unusable.
+    #[error("`{path}`: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The command line or the config does not allow the command.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CmdError {
+    /// A failed file operation on `path`.
+    pub fn io(path: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> CmdError {
+        let path = path.to_path_buf();
+        move |source| CmdError::Io { path, what, source }
+    }
+
+    /// Print the error and return exit code 2.
+    pub fn exit(&self) -> ExitCode {
+        eprintln!("error: {self}");
+        ExitCode::from(2)
+    }
+}
+
+/// The config the subcommand runs on, and where it came from.
+pub struct Loaded {
+    /// The parsed config.
+    pub config: Config,
+    /// The config file, or `None` for the embedded default.
+    pub file: Option<PathBuf>,
+}
+
+/// Find the config like `firma sidecar` does: `-c` → `FIRMA_CONFIG` →
+/// nearest `.firma/firma.toml` → the embedded default (in the state
+/// directory, announced on stderr).
+pub fn load_config(common: &Common) -> Result<Loaded, CmdError> {
+    match discovered(common) {
+        Discovered::File(path, _) => Ok(Loaded {
+            config: startup::read_config(&path)?,
+            file: Some(path),
+        }),
+        Discovered::Embedded(_) => {
+            let state_dir = state_dir(common);
+            let config = Config::embedded_default(&state_dir);
+            eprintln!(
+                "firma: no firma.toml found (no --config, no FIRMA_CONFIG, no .firma/firma.toml above the working \
+                 directory); using the built-in [authority] defaults in {}",
+                state_dir.display()
+            );
+            startup::ensure_state_dir(&state_dir)?;
+            Ok(Loaded { config, file: None })
+        }
+    }
+}
+
+/// Where the config would come from, without reading it.
+pub fn discovered(common: &Common) -> Discovered {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    discover::config(
+        common.config.as_deref(),
+        std::env::var_os("FIRMA_CONFIG").map(PathBuf::from),
+        &cwd,
+    )
+}
+
+fn state_dir(common: &Common) -> PathBuf {
+    discover::state_dir(
+        common.state_dir.as_deref(),
+        std::env::var_os("FIRMA_STATE_DIR").map(PathBuf::from),
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+        discover::current_uid(),
+    )
+}
+
+/// `path` made absolute against the working directory (for printed config
+/// lines), without touching the filesystem.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A TOML basic string holding `path`.
+pub fn toml_path(path: &Path) -> String {
+    serde_json::Value::String(absolute(path).display().to_string()).to_string()
+}
+
+/// One file to create.
+pub struct NewFile<'a> {
+    /// Where.
+    pub path: &'a Path,
+    /// The complete content.
+    pub bytes: &'a [u8],
+    /// Permission bits, set exactly (not subject to the umask).
+    pub mode: u32,
+}
+
+/// True when something (even a dangling symlink) is at `path`.
+pub fn exists(path: &Path) -> Result<bool, CmdError> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(CmdError::io(path, "inspect")(e)),
+    }
+}
+
+/// Create every file or none: refuse if any target exists, write each one
+/// completely under a temporary name beside it, then hard-link them into
+/// place (a link never replaces an existing file). If a link fails, the
+/// files already linked by this call are removed again.
+pub fn create_all(files: &[NewFile<'_>]) -> Result<(), CmdError> {
+    for (i, f) in files.iter().enumerate() {
+        if exists(f.path)? {
+            return Err(CmdError::Exists(f.path.to_path_buf()));
+        }
+        if files.iter().take(i).any(|g| g.path == f.path) {
+            return Err(CmdError::Usage(format!(
+                "`{}` is given for two different files",
+                f.path.display()
+            )));
+        }
+    }
+    let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
+    let result = write_and_link(files, &mut temps);
+    for t in &temps {
+        let _ = fs::remove_file(t);
+    }
+    result
+}
+
+fn write_and_link(files: &[NewFile<'_>], temps: &mut Vec<PathBuf>) -> Result<(), CmdError> {
+    for f in files {
+        temps.push(write_temp(f.path, f.bytes, f.mode)?);
+    }
+    let mut linked: Vec<&Path> = Vec::with_capacity(files.len());
+    for (f, tmp) in files.iter().zip(temps.iter()) {
+        if let Err(e) = fs::hard_link(tmp, f.path) {
+            for done in linked {
+                let _ = fs::remove_file(done);
+            }
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(CmdError::Exists(f.path.to_path_buf()));
+            }
+            return Err(CmdError::io(f.path, "create")(e));
+        }
+        linked.push(f.path);
+    }
+    for f in files {
+        sync_parent(f.path);
+    }
+    Ok(())
+}
+
+/// Replace `path` atomically (temporary file beside it, then rename).
+pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CmdError> {
+    let tmp = write_temp(path, bytes, mode)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(CmdError::io(path, "replace")(e));
+    }
+    sync_parent(path);
+    Ok(())
+}
+
+/// Append one line (a single write of `line` and `\n`) to `path`, creating
+/// it with `mode` if missing.
+pub fn append_line(path: &Path, line: &str, mode: u32) -> Result<(), CmdError> {
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .open(path)
+        .map_err(CmdError::io(path, "open for appending"))?;
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(CmdError::io(path, "append to"))
+}
+
+/// Read a file that may be absent (`None`).
+pub fn read_optional(path: &Path) -> Result<Option<String>, CmdError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CmdError::io(path, "read")(e)),
+    }
+}
+
+fn write_temp(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, CmdError> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty() {
+        return Err(CmdError::Usage(format!(
+            "`{}` does not name a file",
+            target.display()
+        )));
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => CmdError::Io {
+                path: target.to_path_buf(),
+                what: "create (its directory does not exist)",
+                source: e,
+            },
+            _ => CmdError::io(&tmp, "create")(e),
+        })?;
+    let written = f
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .and_then(|()| f.write_all(bytes))
+        .and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(CmdError::io(&tmp, "write")(e));
+    }
+    Ok(tmp)
+}
+
+fn sync_parent(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The wall clock as core's [`UnixTime`].
+pub fn wall_now() -> UnixTime {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    UnixTime::from_nanos(ns)
+}
