@@ -29,6 +29,9 @@ pub struct SidecarAuthorityConfig {
     pub client_tls: Option<TlsFiles>,
     /// Connect timeout (`connect_timeout_ms`, default 10 000).
     pub connect_timeout: Duration,
+    /// The agent this sidecar acts for (`agent_id`, `agt_…`): whose
+    /// capability tokens `firma sidecar start` requests (CFG-43).
+    pub agent_id: Option<String>,
 }
 
 const K: &str = "sidecar.authority";
@@ -111,6 +114,15 @@ impl SidecarAuthorityConfig {
                 "required because `sidecar.capability_seed.paths` is not empty (seed tokens are verified with it)",
             ));
         }
+        let agent_id = match &r.agent_id {
+            None => None,
+            Some(v) => {
+                if let Some(why) = crate::token::agent_id_problem(v.get_ref()) {
+                    return Err(ctx.invalid(&format!("{K}.agent_id"), &v.span(), v.get_ref(), why));
+                }
+                Some(v.get_ref().clone())
+            }
+        };
         Ok(Self {
             url: url.map(|(_, _, u)| u),
             allow_insecure_remote_authority: allow_insecure,
@@ -129,6 +141,7 @@ impl SidecarAuthorityConfig {
                 10_000,
                 u32::MAX.into(),
             )?),
+            agent_id,
         })
     }
 
@@ -141,6 +154,7 @@ impl SidecarAuthorityConfig {
             public_key_path: None,
             client_tls: None,
             connect_timeout: Duration::from_millis(10_000),
+            agent_id: None,
         }
     }
 }

@@ -149,6 +149,7 @@ pub(crate) struct RawSidecarAuthority {
     pub tls_client_cert_path: Opt<String>,
     pub tls_client_key_path: Opt<String>,
     pub connect_timeout_ms: Opt<i64>,
+    pub agent_id: Opt<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

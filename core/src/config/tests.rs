@@ -557,6 +557,18 @@ fn cfg24_capability_seeds_need_the_public_key() {
 }
 
 #[test]
+fn cfg43_agent_id() {
+    let ok = parse_signed("[sidecar.authority]\nagent_id = \"agt_01j0000000e008000000000001\"").unwrap();
+    assert_eq!(
+        ok.sidecar.authority.agent_id.as_deref(),
+        Some("agt_01j0000000e008000000000001")
+    );
+    let e = parse_signed("[sidecar.authority]\nagent_id = \"codex\"").unwrap_err();
+    assert_eq!(e.key(), Some("sidecar.authority.agent_id"));
+    assert_eq!(e.line(), Some(2));
+}
+
+#[test]
 fn cfg26_signing_key_is_required() {
     for text in [
         "",
