@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod authority;
 mod cmd;
+mod monitor;
 mod sidecar;
 
 /// firma: a runtime enforcement boundary between AI agents and the outside world.
@@ -34,6 +35,8 @@ enum Command {
     Sidecar(sidecar::SidecarArgs),
     /// Issue tokens, stream policy bundles and revocations (bare: serve gRPC).
     Authority(authority::AuthorityArgs),
+    /// Tail audit decisions and component logs from the state directory.
+    Monitor(monitor::MonitorArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,5 +53,6 @@ fn main() -> ExitCode {
         Command::Audit(c) => cmd::audit::run(c),
         Command::Sidecar(a) => sidecar::run(a),
         Command::Authority(a) => authority::run(a),
+        Command::Monitor(a) => monitor::run(a),
     }
 }
