@@ -558,7 +558,8 @@ fn cfg24_capability_seeds_need_the_public_key() {
 
 #[test]
 fn cfg43_agent_id() {
-    let ok = parse_signed("[sidecar.authority]\nagent_id = \"agt_01j0000000e008000000000001\"").unwrap();
+    let ok =
+        parse_signed("[sidecar.authority]\nagent_id = \"agt_01j0000000e008000000000001\"").unwrap();
     assert_eq!(
         ok.sidecar.authority.agent_id.as_deref(),
         Some("agt_01j0000000e008000000000001")
