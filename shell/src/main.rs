@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod authority;
 mod cmd;
 mod monitor;
+mod project;
 mod sidecar;
 
 /// firma: a runtime enforcement boundary between AI agents and the outside world.
@@ -25,6 +26,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Scaffold a project: .firma/ (config, keys, packs) in a workspace.
+    Init(project::InitArgs),
+    /// Choose the project's posture and mapping packs.
+    Config(project::ConfigArgs),
     /// Validate Cedar policies and run allow/deny fixtures against them.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
@@ -49,6 +54,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Init(a) => project::run_init(a),
+        Command::Config(a) => project::run_config(a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Audit(c) => cmd::audit::run(c),
         Command::Sidecar(a) => sidecar::run(a),

@@ -71,6 +71,8 @@ pub struct ProjectConfig {
     pub name: Option<String>,
     /// Agent the project is set up for (e.g. `codex`).
     pub agent: Option<String>,
+    /// Model provider the project was scaffolded for (e.g. `anthropic`).
+    pub provider: Option<String>,
 }
 
 /// A certificate and its private key, given together.
@@ -104,6 +106,7 @@ impl Config {
             project: ProjectConfig {
                 name: project.name.as_ref().map(|n| n.get_ref().clone()),
                 agent: project.agent.as_ref().map(|a| a.get_ref().clone()),
+                provider: project.provider.as_ref().map(|p| p.get_ref().clone()),
             },
             authority: AuthorityConfig::from_raw(&ctx, raw.authority.as_ref())?,
             sidecar: SidecarConfig::from_raw(&ctx, raw.sidecar.as_ref())?,

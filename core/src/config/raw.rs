@@ -65,6 +65,7 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawProject {
     pub name: Opt<String>,
     pub agent: Opt<String>,
+    pub provider: Opt<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

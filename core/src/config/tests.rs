@@ -101,13 +101,12 @@ fn cfg14_authority_defaults() {
 
 #[test]
 fn cfg13_project_keys() {
-    let c = parse_signed("[project]\nname = \"acme\"\nagent = \"codex\"").unwrap();
+    let c = parse_signed("[project]\nname = \"acme\"\nagent = \"codex\"\nprovider = \"openai\"")
+        .unwrap();
     assert_eq!(c.project.name.as_deref(), Some("acme"));
     assert_eq!(c.project.agent.as_deref(), Some("codex"));
-    assert_eq!(
-        err("[project]\nprovider = \"x\"").key(),
-        Some("project.provider")
-    );
+    assert_eq!(c.project.provider.as_deref(), Some("openai"));
+    assert_eq!(err("[project]\nmodel = \"x\"").key(), Some("project.model"));
 }
 
 #[test]

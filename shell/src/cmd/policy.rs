@@ -18,6 +18,9 @@ use super::{EXIT_FAILED, EXIT_USAGE};
 /// `firma policy` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
+    /// Print all posture and mapping templates (packs built into firma),
+    /// one line each.
+    List,
     /// Parse Cedar policy files and validate them strictly against the schema.
     ///
     /// Prints `ok: <file>: N policies` for every valid file and
@@ -51,6 +54,10 @@ pub enum PolicyCommand {
 /// Run a `firma policy` subcommand.
 pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
+        PolicyCommand::List => {
+            print!("{}", crate::project::packs::catalogue());
+            ExitCode::SUCCESS
+        }
         PolicyCommand::Validate { files, schema } => validate(&files, schema.as_deref()),
         PolicyCommand::Test { paths } => test(&paths),
         PolicyCommand::Schema => {

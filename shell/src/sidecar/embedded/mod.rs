@@ -37,5 +37,8 @@ pub const MAPPING_PACKS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The built-in development policy.
-pub const DEV_POLICY: (&str, &str) = ("dev.cedar", include_str!("dev.cedar"));
+/// The built-in development policy: the `dev` posture pack.
+pub const DEV_POLICY: (&str, &str) = (
+    "dev.cedar",
+    include_str!("../../../../fixtures/packs/policies/dev.cedar"),
+);
