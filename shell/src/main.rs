@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod authority;
 mod cmd;
+mod daemon;
 mod monitor;
 mod project;
 mod sidecar;

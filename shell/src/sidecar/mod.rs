@@ -43,19 +43,25 @@ use self::startup::StartupError;
 pub struct SidecarArgs {
     /// The firma.toml to use. Default: $FIRMA_CONFIG, else the nearest
     /// .firma/firma.toml above the working directory, else the built-in default.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Runtime state directory (embedded-default audit log and key). Default:
     /// $FIRMA_STATE_DIR, else $XDG_RUNTIME_DIR/firma, else /tmp/firma-$UID.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+    /// `start`, `stop`, `status` of the daemon pair; none: the foreground proxy.
+    #[command(subcommand)]
+    pub command: Option<crate::daemon::DaemonCommand>,
 }
 
 /// Time allowed for reading a request head (slow-loris bound).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Run the Sidecar in the foreground.
-pub fn run(args: SidecarArgs) -> ExitCode {
+pub fn run(mut args: SidecarArgs) -> ExitCode {
+    if let Some(command) = args.command.take() {
+        return crate::daemon::run(command, args.config, args.state_dir);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("firma-sidecar")
