@@ -22,7 +22,7 @@ mod sidecar;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,7 +37,7 @@ enum Command {
     /// Work with the signed audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
-    /// Run the enforcing HTTP forward proxy in the foreground.
+    /// Run and manage the enforcement Sidecar (bare: the proxy in the foreground).
     Sidecar(sidecar::SidecarArgs),
     /// Issue tokens, stream policy bundles and revocations (bare: serve gRPC).
     Authority(authority::AuthorityArgs),
@@ -54,7 +54,12 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    match cli.command {
+    let Some(command) = cli.command else {
+        // `firma` alone: the command tree, not an error.
+        print!("{}", cmd::tree::render(&<Cli as clap::CommandFactory>::command()));
+        return ExitCode::SUCCESS;
+    };
+    match command {
         Command::Init(a) => project::run_init(a),
         Command::Config(a) => project::run_config(a),
         Command::Policy(c) => cmd::policy::run(c),

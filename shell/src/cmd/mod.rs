@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod policy;
+pub mod tree;
 
 /// Exit code for a failed test or verification.
 pub const EXIT_FAILED: u8 = 1;
