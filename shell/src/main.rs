@@ -56,7 +56,10 @@ fn main() -> ExitCode {
     };
     let Some(command) = cli.command else {
         // `firma` alone: the command tree, not an error.
-        print!("{}", cmd::tree::render(&<Cli as clap::CommandFactory>::command()));
+        print!(
+            "{}",
+            cmd::tree::render(&<Cli as clap::CommandFactory>::command())
+        );
         return ExitCode::SUCCESS;
     };
     match command {
