@@ -10,6 +10,7 @@ use cedar_policy::{
 };
 use sha2::{Digest, Sha256};
 
+use super::compiler::BundleCompiler;
 use super::error::{BundleError, PolicyDiagnostic};
 use super::schema::{self, ACTION_TYPE, CompiledSchema, Names, class_index};
 use super::usage::Usage;
@@ -82,33 +83,15 @@ pub(crate) struct NamedPolicy {
 impl Bundle {
     /// Compile all policy files (already read by the shell, in the order given —
     /// the shell sorts by file name) against `schema` (`None` = [`BUILTIN_SCHEMA`](super::BUILTIN_SCHEMA)).
+    ///
+    /// Every call starts from scratch; a component that reloads keeps a
+    /// [`BundleCompiler`] instead, which gives the same result and reuses the
+    /// work for unchanged files.
     pub fn compile(
         policies: &[PolicySource<'_>],
         schema: Option<PolicySource<'_>>,
     ) -> Result<Bundle, BundleError> {
-        let compiled = schema::compile(schema.as_ref())?;
-        if policies.is_empty() {
-            return Err(BundleError::NoFiles);
-        }
-        let parsed = parse_all(policies).map_err(BundleError::Policy)?;
-        if parsed.is_empty() {
-            let files: Vec<String> = policies.iter().map(|p| format!("`{}`", p.name)).collect();
-            return Err(BundleError::NoPolicies {
-                files: files.join(", "),
-            });
-        }
-        check_duplicates(&parsed, policies)?;
-        validate(&compiled, &parsed, policies).map_err(BundleError::Policy)?;
-        let partitions = partition(&parsed);
-        Ok(Bundle {
-            version: version(policies, &compiled),
-            file_count: policies.len(),
-            policy_count: parsed.len(),
-            partitions,
-            names: compiled.names,
-            action_entities: compiled.action_entities,
-            authorizer: Authorizer::new(),
-        })
+        BundleCompiler::new().compile(policies, schema)
     }
 
     /// Lowercase hex SHA-256 over a length-prefixed encoding of the file names,
@@ -138,25 +121,6 @@ impl Bundle {
                 .sum();
             shared + pinned
         })
-    }
-}
-
-/// Parse every file; all parse errors of all files are reported together.
-pub(crate) fn parse_all(
-    policies: &[PolicySource<'_>],
-) -> Result<Vec<NamedPolicy>, Vec<PolicyDiagnostic>> {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for (file, src) in policies.iter().enumerate() {
-        match parse_file(src) {
-            Ok(ps) => out.extend(ps.into_iter().map(|policy| NamedPolicy { policy, file })),
-            Err(d) => errors.extend(d),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
     }
 }
 
@@ -216,18 +180,26 @@ pub(crate) fn check_duplicates(
     parsed: &[NamedPolicy],
     files: &[PolicySource<'_>],
 ) -> Result<(), BundleError> {
+    check_duplicate_ids(parsed.iter().map(|p| (&p.policy, p.file)), files)
+}
+
+/// [`check_duplicates`] over `(policy, file index)` pairs in bundle order.
+pub(crate) fn check_duplicate_ids<'a>(
+    parsed: impl Iterator<Item = (&'a Policy, usize)>,
+    files: &[PolicySource<'_>],
+) -> Result<(), BundleError> {
     let name = |i: usize| files.get(i).map_or("?", |f| f.name).to_owned();
-    let mut seen: HashMap<String, usize> = HashMap::with_capacity(parsed.len());
-    for p in parsed {
-        let id = p.policy.id().to_string();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (policy, file) in parsed {
+        let id = policy.id().to_string();
         if let Some(first) = seen.get(&id) {
             return Err(BundleError::DuplicateId {
                 id,
                 first: name(*first),
-                second: name(p.file),
+                second: name(file),
             });
         }
-        seen.insert(id, p.file);
+        seen.insert(id, file);
     }
     Ok(())
 }
@@ -277,8 +249,8 @@ fn scope_classes(policy: &Policy) -> Option<Vec<ActionClass>> {
     }
 }
 
-/// Group policies by action class (spec `CED-12`).
-fn partition(parsed: &[NamedPolicy]) -> Vec<Partition> {
+/// Group policies, with what each reads, by action class (spec `CED-12`).
+pub(crate) fn partition<'a>(parsed: impl Iterator<Item = (&'a Policy, Usage)>) -> Vec<Partition> {
     let mut parts: Vec<Partition> = ActionClass::ALL
         .iter()
         .map(|_| Partition {
@@ -288,26 +260,25 @@ fn partition(parsed: &[NamedPolicy]) -> Vec<Partition> {
         })
         .collect();
     let mut pinned: Vec<Vec<(String, &Policy, Usage)>> = parts.iter().map(|_| Vec::new()).collect();
-    for p in parsed {
-        let usage = Usage::of(&p.policy);
-        let agent = pinned_agent(&p.policy);
-        let targets: Vec<usize> = match scope_classes(&p.policy) {
+    for (policy, usage) in parsed {
+        let agent = pinned_agent(policy);
+        let targets: Vec<usize> = match scope_classes(policy) {
             None => (0..parts.len()).collect(),
             Some(classes) => classes.into_iter().map(class_index).collect(),
         };
         for i in targets {
             if let Some(agent) = &agent {
                 if let Some(list) = pinned.get_mut(i)
-                    && !list.iter().any(|(_, q, _)| q.id() == p.policy.id())
+                    && !list.iter().any(|(_, q, _)| q.id() == policy.id())
                 {
-                    list.push((agent.clone(), &p.policy, usage));
+                    list.push((agent.clone(), policy, usage));
                 }
                 continue;
             }
             if let Some(part) = parts.get_mut(i) {
                 // Ids are unique and `in [A, A]` is skipped, so `add` cannot fail.
-                if part.set.policy(p.policy.id()).is_none() {
-                    let _ = part.set.add(p.policy.clone());
+                if part.set.policy(policy.id()).is_none() {
+                    let _ = part.set.add(policy.clone());
                     part.usage = part.usage.union(usage);
                 }
             }
@@ -328,7 +299,8 @@ fn partition(parsed: &[NamedPolicy]) -> Vec<Partition> {
     parts
 }
 
-fn version(policies: &[PolicySource<'_>], schema: &CompiledSchema) -> String {
+/// The bundle version (spec `CED-11`).
+pub(crate) fn version(policies: &[PolicySource<'_>], schema: &CompiledSchema) -> String {
     let mut h = Sha256::new();
     let mut field = |b: &[u8]| {
         h.update((b.len() as u64).to_be_bytes());

@@ -8,6 +8,7 @@
 //! [`Verdict`], consulting only the policies that can match its action.
 
 mod bundle;
+mod compiler;
 mod context;
 mod error;
 mod eval;
@@ -18,6 +19,7 @@ mod usage;
 mod validate;
 
 pub use bundle::Bundle;
+pub use compiler::BundleCompiler;
 pub use context::{AttrType, CONTEXT_ATTRIBUTES, GitContext, PolicyContext};
 pub use error::{BundleError, ContextError, EvalError, FixtureError, PolicyDiagnostic};
 pub use eval::{PolicyRequest, ResourceAttrs, Verdict};

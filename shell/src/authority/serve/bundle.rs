@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firma_core::policy::{Bundle, BundleError, PolicySource};
+use firma_core::policy::{BundleCompiler, BundleError, PolicySource};
 use firma_proto::v1::{PolicyBundle, PolicyFile};
 use tokio::sync::watch;
 
@@ -96,7 +96,11 @@ fn read_schema(path: &Path) -> Result<(String, String), String> {
 
 /// Compile `files` with core (validation = compilation succeeds) and build
 /// the streamed message (AUT-3).
-pub(super) fn compile(files: &Files, ttl: Duration) -> Result<Current, BundleError> {
+pub(super) fn compile(
+    compiler: &mut BundleCompiler,
+    files: &Files,
+    ttl: Duration,
+) -> Result<Current, BundleError> {
     let sources: Vec<PolicySource<'_>> = files
         .policies
         .iter()
@@ -109,7 +113,7 @@ pub(super) fn compile(files: &Files, ttl: Duration) -> Result<Current, BundleErr
         name: n.as_str(),
         text: t.as_str(),
     });
-    let compiled = Bundle::compile(&sources, schema)?;
+    let compiled = compiler.compile(&sources, schema)?;
     let texts: Vec<&str> = files.policies.iter().map(|(_, t)| t.as_str()).collect();
     let bundle = PolicyBundle {
         version: compiled.version().to_owned(),
@@ -141,13 +145,17 @@ pub(super) fn short(version: &str) -> &str {
 }
 
 /// Read and compile the bundle at start-up; any problem refuses to start.
-pub(super) fn load_initial(source: &Source, ttl: Duration) -> Result<(Current, Files), ServeError> {
+pub(super) fn load_initial(
+    source: &Source,
+    ttl: Duration,
+) -> Result<(Current, Files, BundleCompiler), ServeError> {
     let err = |message: String| ServeError::Bundle {
         dir: source.describe(),
         message,
     };
     let files = source.read().map_err(err)?;
-    let current = compile(&files, ttl).map_err(|e| err(e.to_string()))?;
+    let mut compiler = BundleCompiler::new();
+    let current = compile(&mut compiler, &files, ttl).map_err(|e| err(e.to_string()))?;
     log!(
         Info,
         TARGET,
@@ -156,7 +164,7 @@ pub(super) fn load_initial(source: &Source, ttl: Duration) -> Result<(Current, F
         current.policy_count,
         current.bundle.files.len()
     );
-    Ok((current, files))
+    Ok((current, files, compiler))
 }
 
 /// Poll `source` every [`POLL`] on a thread of its own and publish each
@@ -166,6 +174,7 @@ pub(super) fn spawn_watcher(
     source: Source,
     ttl: Duration,
     last: Files,
+    compiler: BundleCompiler,
     tx: watch::Sender<Arc<Current>>,
 ) -> std::io::Result<()> {
     if matches!(source, Source::Embedded) {
@@ -173,7 +182,7 @@ pub(super) fn spawn_watcher(
     }
     std::thread::Builder::new()
         .name("firma-bundle-watch".into())
-        .spawn(move || Watcher::new(source, ttl, last).run(&tx))
+        .spawn(move || Watcher::new(source, ttl, last, compiler).run(&tx))
         .map(drop)
 }
 
@@ -184,15 +193,18 @@ struct Watcher {
     last: Files,
     /// The last read error logged, so that each bad state is logged once.
     last_read_error: Option<String>,
+    /// Keeps the compiled schema and unchanged files between reloads.
+    compiler: BundleCompiler,
 }
 
 impl Watcher {
-    fn new(source: Source, ttl: Duration, last: Files) -> Watcher {
+    fn new(source: Source, ttl: Duration, last: Files, compiler: BundleCompiler) -> Watcher {
         Watcher {
             source,
             ttl,
             last,
             last_read_error: None,
+            compiler,
         }
     }
 
@@ -224,7 +236,7 @@ impl Watcher {
         if files == self.last {
             return;
         }
-        let compiled = compile(&files, self.ttl);
+        let compiled = compile(&mut self.compiler, &files, self.ttl);
         self.last = files;
         match compiled {
             Err(e) => log!(

@@ -83,7 +83,7 @@ async fn main(common: &Common) -> Result<(), ServeError> {
     );
     startup::ensure_key(&settings)?;
     let issuer = Issuer::load(config).map_err(|e| ServeError::Issuer(e.to_string()))?;
-    let (current, files) = bundle::load_initial(&source, config.bundle_ttl)?;
+    let (current, files, compiler) = bundle::load_initial(&source, config.bundle_ttl)?;
     let revocations = revocations::Revocations::load(&config.revocation_file, config.max_ttl);
     let tls = tls::server_config(config)?;
 
@@ -95,7 +95,7 @@ async fn main(common: &Common) -> Result<(), ServeError> {
     log!(Info, "firma_authority::startup", "listening addr={bound}");
 
     let (bundle_tx, bundle_rx) = watch::channel(Arc::new(current));
-    bundle::spawn_watcher(source, config.bundle_ttl, files, bundle_tx)
+    bundle::spawn_watcher(source, config.bundle_ttl, files, compiler, bundle_tx)
         .map_err(ServeError::Thread)?;
     revocations.spawn_watcher().map_err(ServeError::Thread)?;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firma_core::UnixTime;
-use firma_core::policy::{Bundle, BundleError, PolicySource};
+use firma_core::policy::{Bundle, BundleCompiler, BundleError, PolicySource};
 use firma_proto::v1::{PolicyBundleUpdate, WatchPolicyBundleRequest};
 use tonic::Status;
 use tonic::codec::Streaming;
@@ -66,7 +66,10 @@ pub struct Compiled {
 /// Check and compile one update: TTL not zero, the `files` in order (or
 /// `policies` as one file named [`FALLBACK_FILE`] when `files` is empty),
 /// against `entity_schema` (empty: the built-in schema).
-pub fn compile(update: &PolicyBundleUpdate) -> Result<Compiled, UpdateError> {
+pub fn compile(
+    compiler: &mut BundleCompiler,
+    update: &PolicyBundleUpdate,
+) -> Result<Compiled, UpdateError> {
     let Some(b) = &update.bundle else {
         return Err(UpdateError::Missing);
     };
@@ -103,7 +106,8 @@ pub fn compile(update: &PolicyBundleUpdate) -> Result<Compiled, UpdateError> {
         name: SCHEMA_NAME,
         text,
     });
-    let bundle = Bundle::compile(&sources, schema_source)
+    let bundle = compiler
+        .compile(&sources, schema_source)
         .map_err(|source| UpdateError::Compile { version, source })?;
     Ok(Compiled {
         bundle,
@@ -119,6 +123,9 @@ pub struct BundleState {
     version: Option<String>,
     /// Until when the active bundle has at least half its TTL left.
     comfortable_until: Option<UnixTime>,
+    /// Keeps the compiled schema and unchanged files between updates, so the
+    /// periodic re-send of an unchanged bundle costs little (CED-18).
+    compiler: BundleCompiler,
 }
 
 impl BundleState {
@@ -147,9 +154,14 @@ pub async fn follow(
 ) -> Result<(), Status> {
     while let Some(update) = stream.message().await? {
         // Compiling Cedar is CPU work: keep it off the request threads' queue.
-        let compiled = tokio::task::spawn_blocking(move || compile(&update))
-            .await
-            .map_err(|e| Status::internal(format!("bundle compilation task failed: {e}")))?;
+        let mut compiler = std::mem::take(&mut state.compiler);
+        let (compiler, compiled) = tokio::task::spawn_blocking(move || {
+            let r = compile(&mut compiler, &update);
+            (compiler, r)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("bundle compilation task failed: {e}")))?;
+        state.compiler = compiler;
         let c = match compiled {
             Ok(c) => c,
             Err(e) => {
@@ -207,11 +219,10 @@ mod tests {
     /// SDC-32: per-file names are kept; the TTL comes from the bundle.
     #[test]
     fn files_compile_in_order() {
-        let c = compile(&update(
-            vec![("a.cedar", PERMIT), ("b.cedar", PERMIT)],
-            "",
-            7,
-        ))
+        let c = compile(
+            &mut BundleCompiler::new(),
+            &update(vec![("a.cedar", PERMIT), ("b.cedar", PERMIT)], "", 7),
+        )
         .expect("compiles");
         assert_eq!(c.bundle.file_count(), 2);
         assert_eq!(c.bundle.policy_count(), 2);
@@ -222,7 +233,11 @@ mod tests {
     /// SDC-32: without `files`, `policies` is one file named `bundle.cedar`.
     #[test]
     fn concatenated_policies_fall_back_to_one_file() {
-        let c = compile(&update(vec![], &format!("{PERMIT}{PERMIT}"), 30)).expect("compiles");
+        let c = compile(
+            &mut BundleCompiler::new(),
+            &update(vec![], &format!("{PERMIT}{PERMIT}"), 30),
+        )
+        .expect("compiles");
         assert_eq!(c.bundle.file_count(), 1);
         assert_eq!(c.bundle.policy_count(), 2);
     }
@@ -232,26 +247,36 @@ mod tests {
     #[test]
     fn bad_updates_are_rejected() {
         assert!(matches!(
-            compile(&update(vec![("a.cedar", PERMIT)], "", 0)),
+            compile(
+                &mut BundleCompiler::new(),
+                &update(vec![("a.cedar", PERMIT)], "", 0)
+            ),
             Err(UpdateError::ZeroTtl { .. })
         ));
         assert!(matches!(
-            compile(&PolicyBundleUpdate {
-                bundle: None,
-                updated_at: None
-            }),
+            compile(
+                &mut BundleCompiler::new(),
+                &PolicyBundleUpdate {
+                    bundle: None,
+                    updated_at: None
+                }
+            ),
             Err(UpdateError::Missing)
         ));
         let mut bad = update(vec![("a.cedar", PERMIT)], "", 30);
         if let Some(b) = bad.bundle.as_mut() {
             b.files[0].text = vec![0xff, 0xfe];
         }
-        let e = compile(&bad).expect_err("not utf-8");
+        let e = compile(&mut BundleCompiler::new(), &bad).expect_err("not utf-8");
         assert!(
             e.to_string().contains("`a.cedar` is not valid UTF-8"),
             "{e}"
         );
-        let e = compile(&update(vec![("x.cedar", "permit(")], "", 30)).expect_err("bad cedar");
+        let e = compile(
+            &mut BundleCompiler::new(),
+            &update(vec![("x.cedar", "permit(")], "", 30),
+        )
+        .expect_err("bad cedar");
         assert!(matches!(e, UpdateError::Compile { .. }), "{e}");
         assert!(e.to_string().contains("x.cedar"), "{e}");
     }
