@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod authority;
 mod cmd;
 mod daemon;
+mod doctor;
 mod monitor;
 mod project;
 mod sidecar;
@@ -43,6 +44,8 @@ enum Command {
     Authority(authority::AuthorityArgs),
     /// Tail audit decisions and component logs from the state directory.
     Monitor(monitor::MonitorArgs),
+    /// Diagnose a firma install, its project and its daemon.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,5 +73,6 @@ fn main() -> ExitCode {
         Command::Sidecar(a) => sidecar::run(a),
         Command::Authority(a) => authority::run(a),
         Command::Monitor(a) => monitor::run(a),
+        Command::Doctor(a) => doctor::run(a),
     }
 }

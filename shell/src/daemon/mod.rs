@@ -2,9 +2,9 @@
 //! one supervised daemon pair whose state lives in the runtime state
 //! directory (spec `DMN-*`). Bare `firma sidecar` stays the foreground proxy.
 
-mod files;
+pub(crate) mod files;
 mod lock;
-mod process;
+pub(crate) mod process;
 mod seed;
 mod start;
 mod status;
