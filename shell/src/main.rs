@@ -9,6 +9,7 @@ mod authority;
 mod cmd;
 mod daemon;
 mod doctor;
+mod fsio;
 mod monitor;
 mod project;
 mod sidecar;

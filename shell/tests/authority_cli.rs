@@ -671,7 +671,7 @@ fn iss_12_issue_on_the_embedded_default() {
     let key = PublicKey::from_bytes(&fs::read(dir.join("state/authority.pub")).unwrap()).unwrap();
     let seed = Seed::parse(Path::new("<stdout>"), &out(&o), &key).unwrap();
     let dev = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sidecar/embedded/dev.cedar"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packs/policies/dev.cedar"),
     )
     .unwrap();
     let version = Bundle::compile(

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +13,7 @@ use firma_core::time::UnixTime;
 
 use super::Common;
 use super::issuer::IssuerError;
+use crate::fsio;
 use crate::sidecar::discover::{self, Discovered};
 use crate::sidecar::startup::{self, StartupError};
 
@@ -52,6 +53,19 @@ pub enum CmdError {
     /// The command line or the config does not allow the command.
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<fsio::IoFailure> for CmdError {
+    fn from(f: fsio::IoFailure) -> CmdError {
+        if f.source.kind() == std::io::ErrorKind::AlreadyExists {
+            return CmdError::Exists(f.path);
+        }
+        CmdError::Io {
+            path: f.path,
+            what: f.what,
+            source: f.source,
+        }
+    }
 }
 
 impl CmdError {
@@ -141,11 +155,7 @@ pub struct NewFile<'a> {
 
 /// True when something (even a dangling symlink) is at `path`.
 pub fn exists(path: &Path) -> Result<bool, CmdError> {
-    match fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(CmdError::io(path, "inspect")(e)),
-    }
+    Ok(fsio::exists(path)?)
 }
 
 /// Create every file or none: refuse if any target exists, write each one
@@ -174,36 +184,27 @@ pub fn create_all(files: &[NewFile<'_>]) -> Result<(), CmdError> {
 
 fn write_and_link(files: &[NewFile<'_>], temps: &mut Vec<PathBuf>) -> Result<(), CmdError> {
     for f in files {
-        temps.push(write_temp(f.path, f.bytes, f.mode)?);
+        temps.push(fsio::write_temp(f.path, f.bytes, f.mode)?);
     }
     let mut linked: Vec<&Path> = Vec::with_capacity(files.len());
     for (f, tmp) in files.iter().zip(temps.iter()) {
-        if let Err(e) = fs::hard_link(tmp, f.path) {
+        if let Err(e) = fsio::link_new(tmp, f.path) {
             for done in linked {
                 let _ = fs::remove_file(done);
             }
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                return Err(CmdError::Exists(f.path.to_path_buf()));
-            }
-            return Err(CmdError::io(f.path, "create")(e));
+            return Err(e.into());
         }
         linked.push(f.path);
     }
     for f in files {
-        sync_parent(f.path);
+        fsio::sync_parent(f.path);
     }
     Ok(())
 }
 
 /// Replace `path` atomically (temporary file beside it, then rename).
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CmdError> {
-    let tmp = write_temp(path, bytes, mode)?;
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(CmdError::io(path, "replace")(e));
-    }
-    sync_parent(path);
-    Ok(())
+    Ok(fsio::replace(path, bytes, mode)?)
 }
 
 /// Append one line (a single write of `line` and `\n`) to `path`, creating
@@ -229,57 +230,6 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CmdError> {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(CmdError::io(path, "read")(e)),
-    }
-}
-
-fn write_temp(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, CmdError> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if name.is_empty() {
-        return Err(CmdError::Usage(format!(
-            "`{}` does not name a file",
-            target.display()
-        )));
-    }
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CmdError::Io {
-                path: target.to_path_buf(),
-                what: "create (its directory does not exist)",
-                source: e,
-            },
-            _ => CmdError::io(&tmp, "create")(e),
-        })?;
-    let written = f
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .and_then(|()| f.write_all(bytes))
-        .and_then(|()| f.sync_all());
-    if let Err(e) = written {
-        drop(f);
-        let _ = fs::remove_file(&tmp);
-        return Err(CmdError::io(&tmp, "write")(e));
-    }
-    Ok(tmp)
-}
-
-fn sync_parent(path: &Path) {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 

@@ -4,8 +4,7 @@
 //! mismatched pair refuses to start, naming the file.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -15,6 +14,7 @@ use rcgen::{
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::fsio;
 use crate::sidecar::log::log;
 
 /// The certificate file in the CA directory.
@@ -245,24 +245,24 @@ fn bootstrap(dir: &Path, cert_path: &Path, key_path: &Path, now: i64) -> Result<
 
     // Both files are written completely under temporary names, then linked
     // into place without replacing anything (never overwrite, D8).
-    let key_tmp = write_temp(dir, KEY_FILE, key.serialize_pem().as_bytes(), 0o600)?;
-    let cert_tmp = write_temp(dir, CERT_FILE, cert.pem().as_bytes(), 0o644);
+    let key_tmp = fsio::write_temp(key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    let cert_tmp = fsio::write_temp(cert_path, cert.pem().as_bytes(), 0o644);
     let cert_tmp = match cert_tmp {
         Ok(p) => p,
         Err(e) => {
             let _ = fs::remove_file(&key_tmp);
-            return Err(e);
+            return Err(e.into());
         }
     };
-    let linked = link_new(&key_tmp, key_path).and_then(|()| {
-        link_new(&cert_tmp, cert_path).inspect_err(|_| {
+    let linked = fsio::link_new(&key_tmp, key_path).and_then(|()| {
+        fsio::link_new(&cert_tmp, cert_path).inspect_err(|_| {
             let _ = fs::remove_file(key_path);
         })
     });
     let _ = fs::remove_file(&key_tmp);
     let _ = fs::remove_file(&cert_tmp);
     linked?;
-    sync_dir(dir);
+    fsio::sync_parent(key_path);
     log!(Info, TARGET, "wrote {CERT_FILE} and {KEY_FILE}");
     Ok(Ca {
         issuer: Issuer::new(params, key),
@@ -276,38 +276,12 @@ pub fn unix(secs: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-fn write_temp(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, CaError> {
-    let path = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let io = |what, source| CaError::Io {
-        path: path.clone(),
-        what,
-        source,
-    };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&path)
-        .map_err(|e| io("create", e))?;
-    let written = f.write_all(bytes).and_then(|()| f.sync_all());
-    if let Err(e) = written {
-        drop(f);
-        let _ = fs::remove_file(&path);
-        return Err(io("write", e));
-    }
-    Ok(path)
-}
-
-fn link_new(from: &Path, to: &Path) -> Result<(), CaError> {
-    fs::hard_link(from, to).map_err(|source| CaError::Io {
-        path: to.into(),
-        what: "create",
-        source,
-    })
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+impl From<fsio::IoFailure> for CaError {
+    fn from(f: fsio::IoFailure) -> CaError {
+        CaError::Io {
+            path: f.path,
+            what: f.what,
+            source: f.source,
+        }
     }
 }
