@@ -40,6 +40,14 @@ pub enum SinkError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another process holds the log's lock.
+    #[error(
+        "audit log `{path}` is in use by another firma process (its lock is held); two writers would fork its hash chain: stop the other Sidecar or give this one its own `[sidecar.audit] file_path`"
+    )]
+    InUse {
+        /// The audit file.
+        path: PathBuf,
+    },
     /// The existing log does not end in an audit record.
     #[error("audit log `{path}` cannot be continued: {detail}; move it aside to start a new log")]
     Unrecoverable {
@@ -345,14 +353,23 @@ fn io<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
+/// Open the log for appending and take its exclusive lock, held as long as
+/// the file is open (SDC-37): two writers on one chain would fork it.
 fn open_append(path: &Path) -> Result<File, SinkError> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .mode(0o600)
         .open(path)
-        .map_err(io(path, "cannot open for appending"))
+        .map_err(io(path, "cannot open for appending"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SinkError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(path, "cannot lock")(e)),
+    }
 }
 
 /// Open (or create) the log and work out how to continue its chain.
