@@ -12,6 +12,7 @@ mod doctor;
 mod fsio;
 mod monitor;
 mod project;
+mod run;
 mod sidecar;
 
 /// firma: a runtime enforcement boundary between AI agents and the outside world.
@@ -45,6 +46,11 @@ enum Command {
     Authority(authority::AuthorityArgs),
     /// Tail audit decisions and component logs from the state directory.
     Monitor(monitor::MonitorArgs),
+    /// Run an agent in a network sandbox whose only way out is the Sidecar.
+    Run(run::RunArgs),
+    /// Internal: the first process inside a `firma run` sandbox.
+    #[command(name = "__run-inside", hide = true)]
+    RunInside(run::InsideArgs),
     /// Diagnose a firma install, its project and its daemon.
     Doctor(doctor::DoctorArgs),
 }
@@ -74,6 +80,8 @@ fn main() -> ExitCode {
         Command::Sidecar(a) => sidecar::run(a),
         Command::Authority(a) => authority::run(a),
         Command::Monitor(a) => monitor::run(a),
+        Command::Run(a) => run::run(a),
+        Command::RunInside(a) => run::run_inside(a),
         Command::Doctor(a) => doctor::run(a),
     }
 }

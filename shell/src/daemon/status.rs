@@ -1,6 +1,6 @@
 //! `firma sidecar status [--json] [--daemon]` (DMN-10): one row per
 //! component from its pidfile, `/proc` liveness and a TCP probe of its
-//! listen address.
+//! listen address; then one row per `firma run` sidecar (RUN-7).
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -79,6 +79,7 @@ pub fn run(args: &StatusArgs, state: &Path) -> ExitCode {
         }
     };
     let all_running = rows.iter().all(|r| r.state == State::Running);
+    let runs = crate::run::list_runs(&paths.dir);
     if args.daemon {
         let sup = rows.iter().find(|r| r.component == Component::Supervisor);
         return match sup {
@@ -111,6 +112,17 @@ pub fn run(args: &StatusArgs, state: &Path) -> ExitCode {
             "state_dir": paths.dir.display().to_string(),
             "running": all_running,
             "components": components,
+            "runs": runs.iter().map(|r| json!({
+                "sandbox_id": r.sandbox_id,
+                "pid": r.pid,
+                "state": if r.pid.is_some_and(process::alive) { "running" } else { "stopped" },
+                "listen": r.listen,
+                "authority_url": r.authority_url,
+                "autostarted": r.autostarted,
+                "started_at": r.started_at,
+                "command": r.command,
+                "run_dir": r.dir.display().to_string(),
+            })).collect::<Vec<Value>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
@@ -127,6 +139,27 @@ pub fn run(args: &StatusArgs, state: &Path) -> ExitCode {
                 r.listen.map_or_else(|| "-".to_owned(), |a| a.to_string()),
                 r.uptime.map_or_else(|| "-".to_owned(), hms)
             );
+        }
+        if !runs.is_empty() {
+            println!();
+            println!(
+                "{:<32}{:<9}{:<10}{:<24}COMMAND",
+                "RUN", "PID", "STATE", "SIDECAR"
+            );
+            for r in &runs {
+                println!(
+                    "{:<32}{:<9}{:<10}{:<24}{}",
+                    r.sandbox_id,
+                    r.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                    if r.pid.is_some_and(process::alive) {
+                        "running"
+                    } else {
+                        "stopped"
+                    },
+                    r.listen,
+                    r.command.join(" ")
+                );
+            }
         }
     }
     if all_running {
