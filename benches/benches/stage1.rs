@@ -144,10 +144,7 @@ fn policy_files(n: usize) -> Vec<(String, String)> {
 }
 
 fn sources(files: &[(String, String)]) -> Vec<PolicySource<'_>> {
-    files
-        .iter()
-        .map(|(name, text)| PolicySource { name, text })
-        .collect()
+    PolicySource::of_pairs(files)
 }
 
 fn compile(files: &[(String, String)]) -> Bundle {

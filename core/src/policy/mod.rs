@@ -44,5 +44,20 @@ pub struct PolicySource<'a> {
     pub text: &'a str,
 }
 
+impl<'a> PolicySource<'a> {
+    /// Borrow a `(name, text)` pair, the shape the shell reads files into.
+    pub fn of_pair(pair: &'a (String, String)) -> PolicySource<'a> {
+        PolicySource {
+            name: &pair.0,
+            text: &pair.1,
+        }
+    }
+
+    /// Borrow every `(name, text)` pair, in order.
+    pub fn of_pairs(pairs: &'a [(String, String)]) -> Vec<PolicySource<'a>> {
+        pairs.iter().map(PolicySource::of_pair).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -199,14 +199,8 @@ pub fn load_policies(
         }
         None => dir_schema,
     };
-    let sources: Vec<PolicySource<'_>> = files
-        .iter()
-        .map(|(name, text)| PolicySource { name, text })
-        .collect();
-    let schema_src = schema
-        .as_ref()
-        .map(|(name, text)| PolicySource { name, text });
-    Bundle::compile(&sources, schema_src)
+    let sources = PolicySource::of_pairs(&files);
+    Bundle::compile(&sources, schema.as_ref().map(PolicySource::of_pair))
         .map(Some)
         .map_err(|e| IssuerError(format!("{what} policies in `{}`: {e}", dir.display())))
 }

@@ -303,14 +303,8 @@ fn load_bundle(dir: &Path) -> Result<Arc<Bundle>, String> {
         Some(p) => Some((file_name(p), read(p)?)),
         None => None,
     };
-    let sources: Vec<PolicySource<'_>> = texts
-        .iter()
-        .map(|(name, text)| PolicySource { name, text })
-        .collect();
-    let schema_src = schema
-        .as_ref()
-        .map(|(name, text)| PolicySource { name, text });
-    Bundle::compile(&sources, schema_src)
+    let sources = PolicySource::of_pairs(&texts);
+    Bundle::compile(&sources, schema.as_ref().map(PolicySource::of_pair))
         .map(Arc::new)
         .map_err(|e| format!("{shown}: {e}"))
 }

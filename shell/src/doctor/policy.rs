@@ -66,14 +66,11 @@ fn policy_dirs(config: &Config) -> Vec<(&'static str, PathBuf)> {
 /// Read and compile `dir` as the Sidecar does.
 fn compile_dir(dir: &Path) -> Result<Bundle, StartupError> {
     let (policies, schema) = startup::read_policy_dir(dir)?;
-    let sources: Vec<PolicySource<'_>> = policies
-        .iter()
-        .map(|(n, t)| PolicySource { name: n, text: t })
-        .collect();
-    let schema = schema
-        .as_ref()
-        .map(|(n, t)| PolicySource { name: n, text: t });
-    Ok(Bundle::compile(&sources, schema)?)
+    let sources = PolicySource::of_pairs(&policies);
+    Ok(Bundle::compile(
+        &sources,
+        schema.as_ref().map(PolicySource::of_pair),
+    )?)
 }
 
 fn problem(config: &Config, key: &str, dir: &Path, e: &StartupError, found: &mut Findings) {

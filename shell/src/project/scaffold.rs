@@ -163,14 +163,8 @@ fn check_policy_dir(dir: &Path, change: &PostureChange) -> Result<(), ProjectErr
         files.push((name, (*text).to_owned()));
         files.sort();
     }
-    let sources: Vec<PolicySource<'_>> = files
-        .iter()
-        .map(|(n, t)| PolicySource { name: n, text: t })
-        .collect();
-    let schema = schema
-        .as_ref()
-        .map(|(n, t)| PolicySource { name: n, text: t });
-    Bundle::compile(&sources, schema)
+    let sources = PolicySource::of_pairs(&files);
+    Bundle::compile(&sources, schema.as_ref().map(PolicySource::of_pair))
         .map(|_| ())
         .map_err(|e| ProjectError::Policies(e.to_string()))
 }

@@ -257,18 +257,8 @@ pub fn load_bundle(source: &PolicyConfigSource) -> Result<Bundle, StartupError> 
             read_policy_dir(dir)?
         }
     };
-    let sources: Vec<PolicySource<'_>> = policies
-        .iter()
-        .map(|(n, t)| PolicySource {
-            name: n.as_str(),
-            text: t.as_str(),
-        })
-        .collect();
-    let schema_src = schema.as_ref().map(|(n, t)| PolicySource {
-        name: n.as_str(),
-        text: t.as_str(),
-    });
-    let bundle = Bundle::compile(&sources, schema_src)?;
+    let sources = PolicySource::of_pairs(&policies);
+    let bundle = Bundle::compile(&sources, schema.as_ref().map(PolicySource::of_pair))?;
     log!(
         Info,
         "firma_sidecar::startup",

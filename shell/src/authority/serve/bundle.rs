@@ -101,18 +101,8 @@ pub(super) fn compile(
     files: &Files,
     ttl: Duration,
 ) -> Result<Current, BundleError> {
-    let sources: Vec<PolicySource<'_>> = files
-        .policies
-        .iter()
-        .map(|(n, t)| PolicySource {
-            name: n.as_str(),
-            text: t.as_str(),
-        })
-        .collect();
-    let schema = files.schema.as_ref().map(|(n, t)| PolicySource {
-        name: n.as_str(),
-        text: t.as_str(),
-    });
+    let sources = PolicySource::of_pairs(&files.policies);
+    let schema = files.schema.as_ref().map(PolicySource::of_pair);
     let compiled = compiler.compile(&sources, schema)?;
     let texts: Vec<&str> = files.policies.iter().map(|(_, t)| t.as_str()).collect();
     let bundle = PolicyBundle {

@@ -98,10 +98,7 @@ pub fn compile(
     } else {
         Some(text(SCHEMA_NAME, &b.entity_schema)?)
     };
-    let sources: Vec<PolicySource<'_>> = files
-        .iter()
-        .map(|(name, text)| PolicySource { name, text })
-        .collect();
+    let sources = PolicySource::of_pairs(&files);
     let schema_source = schema.as_deref().map(|text| PolicySource {
         name: SCHEMA_NAME,
         text,
