@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod authority;
+mod ca_pair;
 mod cmd;
 mod daemon;
 mod doctor;

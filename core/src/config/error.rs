@@ -158,9 +158,14 @@ const MAX_SHOWN: usize = 80;
 /// Render an untrusted value for a backticked slot: control characters and
 /// backticks are escaped so the message stays one line, long values are cut.
 pub(crate) fn show(value: &str) -> String {
+    show_cut(value, MAX_SHOWN)
+}
+
+/// [`show`] with its own length limit (token and seed messages allow more).
+pub(crate) fn show_cut(value: &str, max: usize) -> String {
     let mut out = String::new();
     for (count, c) in value.chars().enumerate() {
-        if count >= MAX_SHOWN {
+        if count >= max {
             out.push('…');
             break;
         }

@@ -29,6 +29,7 @@ use toml::de::{DeTable, Deserializer};
 
 pub use audit::{AuditConfig, AuditSink, SigningKey};
 pub use authority::{AuthorityConfig, DEFAULT_AUTHORITY_LISTEN};
+pub(crate) use error::show_cut;
 pub use error::{ConfigError, Location, Position};
 pub use host::{HostPattern, HostPort};
 pub use link::SidecarAuthorityConfig;

@@ -142,21 +142,7 @@ const MAX_SHOWN: usize = 96;
 /// A value for a one-line message: control characters and backticks escaped,
 /// cut after [`MAX_SHOWN`] characters.
 pub(crate) fn show(value: &str) -> String {
-    let mut out = String::new();
-    for (count, c) in value.chars().enumerate() {
-        if count >= MAX_SHOWN {
-            out.push('…');
-            break;
-        }
-        if c == '`' {
-            out.push_str("\\`");
-        } else if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::config::show_cut(value, MAX_SHOWN)
 }
 
 /// Collapse a parser message onto one line.

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use firma_core::config::Config;
-use firma_core::time::UnixTime;
 
 use super::Common;
 use super::issuer::IssuerError;
@@ -233,11 +232,4 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CmdError> {
     }
 }
 
-/// The wall clock as core's [`UnixTime`].
-pub fn wall_now() -> UnixTime {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    UnixTime::from_nanos(ns)
-}
+pub use crate::sidecar::clock::wall_now;

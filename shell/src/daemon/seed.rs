@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use firma_core::ActionClass;
 use firma_core::config::Config;
-use firma_core::time::UnixTime;
 use firma_core::token::Seed;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::{DaemonError, files};
 use crate::authority::issuer::{IssueRequest, Issuer, load_policies};
+use crate::sidecar::clock::wall_now;
 
 /// The session id the daemon's token carries.
 pub const SESSION_ID: &str = "daemon";
@@ -100,15 +100,6 @@ impl SeedWriter {
         files::write_atomic(&self.path, text.as_bytes(), 0o600)?;
         Ok(ttl)
     }
-}
-
-/// The wall clock as a [`UnixTime`].
-pub fn wall_now() -> UnixTime {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    UnixTime::from_nanos(ns)
 }
 
 /// When to re-issue a seed of lifetime `ttl`: at half of it, at least 1 s.

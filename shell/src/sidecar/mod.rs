@@ -3,7 +3,7 @@
 //! SIGINT/SIGTERM, then drains and flushes the audit log.
 
 mod audit_sink;
-mod clock;
+pub(crate) mod clock;
 pub(crate) mod discover;
 pub(crate) mod embedded;
 mod engine_cell;

@@ -8,13 +8,12 @@ use std::path::Path;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::authority::files::CmdError;
+use crate::ca_pair::{self, CaProblem, unix};
 
 /// Seconds in a day.
 pub const DAY: i64 = 24 * 3600;
@@ -23,11 +22,6 @@ pub const DAY: i64 = 24 * 3600;
 pub fn new_key() -> Result<KeyPair, CmdError> {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| CmdError::Usage(format!("cannot generate a P-256 key: {e}")))
-}
-
-/// `time::OffsetDateTime` for Unix seconds (clamped to the representable range).
-fn unix(secs: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// A random positive 16-byte serial number.
@@ -157,40 +151,30 @@ pub fn load_ca(cert_path: &Path, key_path: &Path, now: i64) -> Result<LoadedCa, 
         ));
     }
     let key_text = std::fs::read_to_string(key_path).map_err(CmdError::io(key_path, "read"))?;
-    let key = KeyPair::from_pem(&key_text)
-        .map_err(|e| invalid(key_path, format!("is not a PKCS#8 PEM private key ({e})")))?;
     let cert_text = std::fs::read_to_string(cert_path).map_err(CmdError::io(cert_path, "read"))?;
-    let der = CertificateDer::from_pem_slice(cert_text.as_bytes())
-        .map_err(|e| invalid(cert_path, format!("holds no PEM `CERTIFICATE` ({e})")))?;
-    let (_, x509) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| invalid(cert_path, format!("is not a valid X.509 certificate ({e})")))?;
-    if x509.public_key().raw != key.subject_public_key_info().as_slice() {
-        return Err(invalid(
+    let pair = ca_pair::check(&cert_text, &key_text, now).map_err(|p| match p {
+        CaProblem::Key(e) => invalid(key_path, format!("is not a PKCS#8 PEM private key ({e})")),
+        CaProblem::NoPem(e) => invalid(cert_path, format!("holds no PEM `CERTIFICATE` ({e})")),
+        CaProblem::NotX509(e) => {
+            invalid(cert_path, format!("is not a valid X.509 certificate ({e})"))
+        }
+        CaProblem::Mismatch => invalid(
             cert_path,
             format!(
                 "does not belong to the key `{}` (their public keys differ); nothing was written",
                 key_path.display()
             ),
-        ));
-    }
-    if !x509.is_ca() {
-        return Err(invalid(
+        ),
+        CaProblem::NotCa => invalid(
             cert_path,
             "is not a CA certificate (basicConstraints CA is not set)".to_owned(),
-        ));
-    }
-    let v = x509.validity();
-    let not_after = v.not_after.timestamp();
-    if now >= not_after {
-        return Err(invalid(cert_path, format!("expired on {}", v.not_after)));
-    }
-    if now < v.not_before.timestamp() {
-        return Err(invalid(
-            cert_path,
-            format!("is not valid before {}", v.not_before),
-        ));
-    }
-    let issuer = Issuer::from_ca_cert_der(&der, key)
-        .map_err(|e| invalid(cert_path, format!("cannot sign with this CA ({e})")))?;
-    Ok(LoadedCa { issuer, not_after })
+        ),
+        CaProblem::Expired(at) => invalid(cert_path, format!("expired on {at}")),
+        CaProblem::NotYetValid(at) => invalid(cert_path, format!("is not valid before {at}")),
+        CaProblem::Unusable(e) => invalid(cert_path, format!("cannot sign with this CA ({e})")),
+    })?;
+    Ok(LoadedCa {
+        issuer: pair.issuer,
+        not_after: pair.not_after,
+    })
 }

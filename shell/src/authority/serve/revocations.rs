@@ -7,26 +7,19 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use firma_core::time::UnixTime;
 use firma_core::token::{Revocation, parse_revocations};
 use tokio::sync::watch;
 
+use crate::sidecar::clock::wall_now;
 use crate::sidecar::log::log;
 
 const TARGET: &str = "firma_authority::revocations";
 
 /// How often the watcher looks at the revocation file.
 pub(super) const POLL: Duration = Duration::from_millis(200);
-
-/// The wall clock as core's time.
-pub(super) fn wall_now() -> UnixTime {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    UnixTime::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
 
 /// Every revocation known, in the order first seen, with change signals.
 #[derive(Debug)]

@@ -18,7 +18,8 @@ use tonic::{Request, Response, Status};
 
 use super::super::issuer::{IssueRequest, Issuer};
 use super::bundle::Current;
-use super::revocations::{Revocations, wall_now};
+use super::revocations::Revocations;
+use crate::sidecar::clock::wall_now;
 use crate::sidecar::log::log;
 
 const TARGET: &str = "firma_authority::service";

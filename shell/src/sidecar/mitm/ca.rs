@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData,
+    KeyUsagePurpose,
 };
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
+pub use crate::ca_pair::unix;
+use crate::ca_pair::{self, CaProblem};
 use crate::fsio;
 use crate::sidecar::log::log;
 
@@ -152,52 +153,36 @@ fn load(cert_path: &Path, key_path: &Path, now: i64) -> Result<Ca, CaError> {
             mode,
         });
     }
-    let key = KeyPair::from_pem(&read(key_path)?).map_err(|e| {
-        invalid(
+    let key_text = read(key_path)?;
+    let cert_text = read(cert_path)?;
+    let pair = ca_pair::check(&cert_text, &key_text, now).map_err(|p| match p {
+        CaProblem::Key(e) => invalid(
             key_path,
             format!("is not a PKCS#8 PEM private key rcgen can sign with ({e})"),
-        )
-    })?;
-    let cert_text = read(cert_path)?;
-    let cert_der = CertificateDer::from_pem_slice(cert_text.as_bytes())
-        .map_err(|e| invalid(cert_path, format!("holds no PEM `CERTIFICATE` ({e})")))?;
-    let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
-        .map_err(|e| invalid(cert_path, format!("is not a valid X.509 certificate ({e})")))?;
-    if x509.public_key().raw != key.subject_public_key_info().as_slice() {
-        return Err(invalid(
+        ),
+        CaProblem::NoPem(e) => invalid(cert_path, format!("holds no PEM `CERTIFICATE` ({e})")),
+        CaProblem::NotX509(e) => {
+            invalid(cert_path, format!("is not a valid X.509 certificate ({e})"))
+        }
+        CaProblem::Mismatch => invalid(
             cert_path,
             format!(
                 "does not belong to `{}` (their public keys differ); restore the matching pair from your backup",
                 key_path.display()
             ),
-        ));
-    }
-    if !x509.is_ca() {
-        return Err(invalid(
+        ),
+        CaProblem::NotCa => invalid(
             cert_path,
             "is not a CA certificate (basicConstraints CA is not set)",
-        ));
-    }
-    let validity = x509.validity();
-    let not_after = validity.not_after.timestamp();
-    if now < validity.not_before.timestamp() {
-        return Err(invalid(
+        ),
+        CaProblem::NotYetValid(at) => invalid(cert_path, format!("is not valid before {at}")),
+        CaProblem::Expired(at) => invalid(
             cert_path,
-            format!("is not valid before {}", validity.not_before),
-        ));
-    }
-    if now >= not_after {
-        return Err(invalid(
-            cert_path,
-            format!(
-                "expired on {}; every agent host must be given a new CA",
-                validity.not_after
-            ),
-        ));
-    }
-    let subject = x509.subject().to_string();
-    let issuer = Issuer::from_ca_cert_der(&cert_der, key)
-        .map_err(|e| invalid(cert_path, format!("cannot sign with this CA ({e})")))?;
+            format!("expired on {at}; every agent host must be given a new CA"),
+        ),
+        CaProblem::Unusable(e) => invalid(cert_path, format!("cannot sign with this CA ({e})")),
+    })?;
+    let subject = &pair.subject;
     log!(
         Info,
         TARGET,
@@ -205,9 +190,9 @@ fn load(cert_path: &Path, key_path: &Path, now: i64) -> Result<Ca, CaError> {
         cert_path.parent().unwrap_or(cert_path).display()
     );
     Ok(Ca {
-        issuer,
-        cert_der: cert_der.into_owned(),
-        not_after,
+        issuer: pair.issuer,
+        cert_der: pair.cert_der,
+        not_after: pair.not_after,
     })
 }
 
@@ -269,11 +254,6 @@ fn bootstrap(dir: &Path, cert_path: &Path, key_path: &Path, now: i64) -> Result<
         cert_der: cert.der().clone(),
         not_after,
     })
-}
-
-/// `time::OffsetDateTime` for Unix seconds (clamped to the representable range).
-pub fn unix(secs: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 impl From<fsio::IoFailure> for CaError {
