@@ -144,6 +144,16 @@ impl Engine {
         });
     }
 
+    /// The Authority re-sent the active bundle (same version): it is fresh
+    /// again from `now` for `ttl`, without recompiling (TTL-1). Does nothing
+    /// when no bundle is loaded.
+    pub fn refresh_bundle(&mut self, ttl: Duration, now: UnixTime) {
+        if let Some(active) = &mut self.bundle {
+            active.loaded_at = now;
+            active.ttl = ttl;
+        }
+    }
+
     /// Destinations that must never be reached through the proxy (the
     /// sidecar's own listener, the Authority), DEC-15.
     pub fn set_protected_endpoints(&mut self, endpoints: ProtectedEndpoints) {

@@ -120,8 +120,8 @@ pub struct BundleState {
     version: Option<String>,
     /// Until when the active bundle has at least half its TTL left.
     comfortable_until: Option<UnixTime>,
-    /// Keeps the compiled schema and unchanged files between updates, so the
-    /// periodic re-send of an unchanged bundle costs little (CED-18).
+    /// Keeps the compiled schema and unchanged files between updates, so a
+    /// new version that changes a few files compiles only those (CED-18).
     compiler: BundleCompiler,
 }
 
@@ -150,6 +150,27 @@ pub async fn follow(
     cell: &EngineCell,
 ) -> Result<(), Status> {
     while let Some(update) = stream.message().await? {
+        // The periodic re-send of the active bundle only renews its TTL:
+        // nothing to compile (SDC-32).
+        if let Some(b) = &update.bundle
+            && b.ttl_seconds > 0
+            && state.version.as_deref() == Some(b.version.as_str())
+        {
+            let ttl = Duration::from_secs(u64::from(b.ttl_seconds));
+            let now = wall_now();
+            cell.update(|engine| engine.refresh_bundle(ttl, now));
+            if let Some(active) = cell.load().bundle() {
+                log!(
+                    Info,
+                    TARGET,
+                    "policy bundle updated version={} policies={}",
+                    short(active.version()),
+                    active.policy_count()
+                );
+            }
+            state.comfortable_until = Some(now.saturating_add(ttl / 2));
+            continue;
+        }
         // Compiling Cedar is CPU work: keep it off the request threads' queue.
         let mut compiler = std::mem::take(&mut state.compiler);
         let (compiler, compiled) = tokio::task::spawn_blocking(move || {

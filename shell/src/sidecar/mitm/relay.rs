@@ -128,31 +128,21 @@ impl Proxy {
         event_id: String,
         started: Instant,
     ) -> Response<Body> {
+        // INVARIANT: the engine intercepts only when the proxy has a MITM
+        // runtime; if that ever breaks it is handled as a leaf failure.
         let leaf = match &self.mitm {
-            Some(mitm) => mitm.leaves.get_or_mint(&tunnel.intent.host, unix_secs()),
-            None => {
-                // INVARIANT: the engine intercepts only when the proxy has a
-                // MITM runtime; deny if that ever breaks.
-                let d = self.engine.load().interception_failed(
-                    &tunnel,
-                    InterceptFailure::Leaf,
-                    "interception is not set up",
-                    wall_now(),
-                );
-                return self.answer_locally(d, &event_id, started).await;
-            }
+            Some(mitm) => mitm
+                .leaves
+                .get_or_mint(&tunnel.intent.host, unix_secs())
+                .map_err(|e| e.to_string()),
+            None => Err("interception is not set up".to_owned()),
         };
         let leaf = match leaf {
             Ok(leaf) => leaf,
             Err(e) => {
                 log!(Warn, TARGET, "{e}");
                 let engine = self.engine.load();
-                let d = engine.interception_failed(
-                    &tunnel,
-                    InterceptFailure::Leaf,
-                    &e.to_string(),
-                    wall_now(),
-                );
+                let d = engine.interception_failed(&tunnel, InterceptFailure::Leaf, &e, wall_now());
                 let d = engine.finish(d, started.elapsed());
                 if d.forwards() {
                     return self.connect(req, d, event_id, started).await;
@@ -339,9 +329,12 @@ impl Proxy {
     ) {
         let detail = "the client's first bytes in the tunnel are not a TLS ClientHello";
         let engine = self.engine.load();
+        // The budget covers this decision only, not the wait for the client's
+        // first bytes (`started` still times the audit record).
+        let deciding = Instant::now();
         let d =
             engine.interception_failed(interception, InterceptFailure::NotTls, detail, wall_now());
-        let d = engine.finish(d, started.elapsed());
+        let d = engine.finish(d, deciding.elapsed());
         let id = self.ids.next(wall_now());
         if !d.forwards() {
             log!(Warn, TARGET, "{}", d.detail);
