@@ -3,7 +3,7 @@
 //! over the target; logs are appended to and read back in tails.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
@@ -23,31 +23,10 @@ pub fn ensure_dirs(dir: &Path) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Write `bytes` to `path` atomically: a fresh temp file (mode `mode`) in
-/// the same directory, fsync, rename over `path`, fsync the directory.
+/// Write `bytes` to `path` atomically (`crate::fsio::replace`: temporary
+/// file with exactly `mode`, fsync, rename over `path`, fsync the directory).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DaemonError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    remove_quiet(&tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        remove_quiet(&tmp);
-        DaemonError::io(path, "write")(e)
-    })
+    crate::fsio::replace(path, bytes, mode).map_err(|f| DaemonError::io(&f.path, "write")(f.source))
 }
 
 /// Write a pidfile: decimal pid + `\n`.

@@ -62,9 +62,8 @@ pub fn write(dir: &Path, m: &Metadata) -> Result<(), RunError> {
     let text = toml::to_string(&t)
         .map_err(|e| RunError::Usage(format!("cannot render metadata.toml: {e}")))?;
     let path = dir.join("metadata.toml");
-    let tmp = dir.join(".metadata.toml.tmp");
-    std::fs::write(&tmp, text).map_err(RunError::io(&tmp, "write"))?;
-    std::fs::rename(&tmp, &path).map_err(RunError::io(&path, "rename into place"))
+    crate::fsio::replace(&path, text.as_bytes(), 0o644)
+        .map_err(|f| RunError::io(&f.path, "write")(f.source))
 }
 
 /// One per-run sidecar found under `<state>/run/`.
